@@ -1,0 +1,29 @@
+import pg from 'pg';
+import pgvector from 'pgvector/pg';
+
+/** A pg pool whose connections understand the `vector` type. */
+export function createPool(connectionString: string, max = 8): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max });
+  pool.on('connect', (client) => {
+    void pgvector.registerTypes(client);
+  });
+  return pool;
+}
+
+/** Runs `work` inside one transaction; rolls back and rethrows on any error. */
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export type Queryable = pg.Pool | pg.PoolClient;
