@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { isAstryError } from '../core/errors.ts';
+import { migrate } from '../db/migrate.ts';
+import { activityDepsFromEnv } from '../workflows/runtime.ts';
+import { createSyncWorker } from '../workflows/worker.ts';
+import { connectSlack, setPaused, showConnections } from './commands/connections.ts';
+import { printIndexReport } from './commands/report.ts';
+import { syncNow } from './commands/sync.ts';
+import { CliContext } from './context.ts';
+
+const ctx = new CliContext();
+const program = new Command('astry').description('Astry admin CLI').showHelpAfterError();
+
+/** Runs a command body and maps expected failures to a one-line message and exit code 1. */
+function action<A extends unknown[]>(body: (...args: A) => Promise<void>) {
+  return async (...args: A) => {
+    try {
+      await body(...args);
+    } catch (err) {
+      if (!isAstryError(err)) throw err;
+      console.error(`astry: ${err.message} (${err.code})`);
+      process.exitCode = 1;
+    } finally {
+      await ctx.close();
+    }
+  };
+}
+
+program.command('migrate').description('apply database migrations').action(action(async () => {
+  await migrate(ctx.env.DATABASE_URL);
+  console.log('database schema is up to date');
+}));
+
+program
+  .command('worker')
+  .description('run the Temporal sync worker until SIGINT/SIGTERM')
+  .action(action(async () => {
+    const deps = await activityDepsFromEnv(ctx.env);
+    const { worker, connection } = await createSyncWorker(ctx.env, deps);
+    console.log(`sync worker on task queue ${ctx.env.ASTRY_TASK_QUEUE}`);
+    await worker.run();
+    await connection.close();
+    await deps.pool.end();
+  }));
+
+const connect = program.command('connect').description('connect a source');
+connect
+  .command('slack')
+  .description('connect a Slack workspace with a bot token')
+  .requiredOption('--token <token>', 'bot token (xoxb-…); stored encrypted')
+  .option('--name <name>', 'connection name', 'slack')
+  .option('--api-url <url>', 'Slack Web API base URL (an emulator for the demo)', 'https://slack.com/api/')
+  .action(action(async (opts: { token: string; name: string; apiUrl: string }) => connectSlack(ctx, opts)));
+
+program.command('connections').description('list connections: last sync, documents, errors').action(action(() => showConnections(ctx)));
+
+program
+  .command('sync <connection>')
+  .description('sync a connection now, with a progress bar')
+  .option('--no-wait', 'start the run and return')
+  .action(action((name: string, opts: { wait: boolean }) => syncNow(ctx, name, opts)));
+
+program.command('pause <connection>').description('pause scheduled syncs').action(action((name: string) => setPaused(ctx, name, true)));
+program.command('resume <connection>').description('resume scheduled syncs').action(action((name: string) => setPaused(ctx, name, false)));
+
+program
+  .command('index <connection>')
+  .description('what a connection indexed per channel, and who can read it')
+  .action(action((name: string) => printIndexReport(ctx, name)));
+
+await program.parseAsync();

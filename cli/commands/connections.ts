@@ -1,0 +1,53 @@
+import { createConnection, getConnection, listConnections, setConnectionStatus } from '../../db/connections.ts';
+import { ensureSchedule, pauseSchedule, unpauseSchedule } from '../../workflows/schedules.ts';
+import type { CliContext } from '../context.ts';
+
+/** `astry connect slack`: store the sealed token and create the recurring sync schedule. */
+export async function connectSlack(ctx: CliContext, opts: { name: string; token: string; apiUrl: string }): Promise<void> {
+  const keys = await ctx.keys();
+  const workspaceId = await ctx.workspaceId();
+  const connection = await createConnection(ctx.pool, keys, {
+    workspaceId,
+    name: opts.name,
+    source: 'slack',
+    config: { apiUrl: opts.apiUrl },
+    token: opts.token,
+  });
+  await ensureSchedule(await ctx.temporal(), {
+    connectionId: connection.id,
+    taskQueue: ctx.env.ASTRY_TASK_QUEUE,
+    intervalSeconds: ctx.env.ASTRY_SYNC_INTERVAL_SECONDS,
+  });
+  console.log(`connected Slack as "${connection.name}" (id ${connection.id}); syncs every ${ctx.env.ASTRY_SYNC_INTERVAL_SECONDS}s`);
+}
+
+/** `astry connections`: one line per connection with its health. */
+export async function showConnections(ctx: CliContext): Promise<void> {
+  const rows = await listConnections(ctx.pool, await ctx.workspaceId());
+  if (rows.length === 0) {
+    console.log('no connections yet: astry connect slack --help');
+    return;
+  }
+  console.table(
+    rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      source: r.source,
+      status: r.status,
+      documents: r.documents,
+      'last sync': r.lastSyncAt ? r.lastSyncAt.toISOString() : 'never',
+      'last result': r.lastStatus ?? '-',
+      errors: r.lastErrors,
+    })),
+  );
+}
+
+/** `astry pause|resume <connection>`: the schedule and the connection's status move together. */
+export async function setPaused(ctx: CliContext, name: string, paused: boolean): Promise<void> {
+  const connection = await getConnection(ctx.pool, name, await ctx.workspaceId());
+  const client = await ctx.temporal();
+  if (paused) await pauseSchedule(client, connection.id, 'paused from the astry CLI');
+  else await unpauseSchedule(client, connection.id, 'resumed from the astry CLI');
+  await setConnectionStatus(ctx.pool, connection.id, paused ? 'paused' : 'active');
+  console.log(`${connection.name}: ${paused ? 'paused' : 'active'}`);
+}

@@ -1,0 +1,134 @@
+import { z } from 'zod';
+import { AstryError } from '../core/errors.ts';
+import type { KeyProvider } from '../vault/key-provider.ts';
+import { decrypt, encrypt, newDataKey, packSealed, unpackSealed } from '../vault/envelope.ts';
+import type { Queryable } from './pool.ts';
+
+/** Non-secret settings of a Slack connection. */
+export const SlackConfigSchema = z.object({ apiUrl: z.string().url(), teamId: z.string().optional() });
+export type SlackConfig = z.infer<typeof SlackConfigSchema>;
+
+export interface Connection {
+  id: string;
+  workspaceId: string;
+  source: 'slack';
+  name: string;
+  config: SlackConfig;
+  status: 'active' | 'paused';
+}
+
+const RowSchema = z.object({
+  id: z.string(),
+  workspace_id: z.string(),
+  source: z.literal('slack'),
+  name: z.string(),
+  config: SlackConfigSchema,
+  status: z.enum(['active', 'paused']),
+});
+
+function toConnection(row: unknown): Connection {
+  const r = RowSchema.parse(row);
+  return { id: r.id, workspaceId: r.workspace_id, source: r.source, name: r.name, config: r.config, status: r.status };
+}
+
+/** The id of the named workspace, created on first use. */
+export async function ensureWorkspace(db: Queryable, name: string): Promise<string> {
+  const { rows } = await db.query<{ id: string }>(
+    `INSERT INTO workspaces (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id`,
+    [name],
+  );
+  const id = rows[0]?.id;
+  if (!id) throw new Error(`workspace ${name} was not created`);
+  return id;
+}
+
+const secretAad = (workspaceId: string, name: string) => ({ workspaceId, documentId: `connection:${name}`, version: 1, part: 'secret' });
+const secretContext = (workspaceId: string, name: string) => `astry/connection-key/${workspaceId}/${name}`;
+
+/** Creates a connection; the token is sealed under a fresh data key wrapped by the KEK. */
+export async function createConnection(
+  db: Queryable,
+  keys: KeyProvider,
+  input: { workspaceId: string; name: string; source: 'slack'; config: SlackConfig; token: string },
+): Promise<Connection> {
+  const dek = newDataKey();
+  try {
+    const sealed = packSealed(encrypt(Buffer.from(input.token, 'utf8'), secretAad(input.workspaceId, input.name), dek));
+    const wrapped = await keys.wrap(dek, secretContext(input.workspaceId, input.name));
+    const { rows } = await db.query(
+      `INSERT INTO connections (workspace_id, source, name, config, sealed_secret, wrapped_dek, kek_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (workspace_id, name) DO NOTHING
+       RETURNING id, workspace_id, source, name, config, status`,
+      [input.workspaceId, input.source, input.name, input.config, sealed, wrapped, keys.keyId],
+    );
+    if (rows.length === 0) throw new AstryError('CONFLICT', `a connection named "${input.name}" already exists`);
+    return toConnection(rows[0]);
+  } finally {
+    dek.fill(0);
+  }
+}
+
+/** The decrypted token of a connection (only activities call this, never the CLI output). */
+export async function connectionToken(db: Queryable, keys: KeyProvider, connectionId: string): Promise<string> {
+  const { rows } = await db.query<{ workspace_id: string; name: string; sealed_secret: Buffer; wrapped_dek: Buffer; kek_id: string }>(
+    `SELECT workspace_id, name, sealed_secret, wrapped_dek, kek_id FROM connections WHERE id = $1`,
+    [connectionId],
+  );
+  const row = rows[0];
+  if (!row) throw new AstryError('NOT_FOUND', `connection ${connectionId} not found`);
+  const dek = await keys.unwrap(row.wrapped_dek, row.kek_id, secretContext(row.workspace_id, row.name));
+  try {
+    return decrypt(unpackSealed(row.sealed_secret), secretAad(row.workspace_id, row.name), dek).toString('utf8');
+  } finally {
+    dek.fill(0);
+  }
+}
+
+export async function getConnection(db: Queryable, idOrName: string, workspaceId?: string): Promise<Connection> {
+  const byId = /^\d+$/.test(idOrName);
+  const { rows } = await db.query(
+    byId
+      ? `SELECT id, workspace_id, source, name, config, status FROM connections WHERE id = $1`
+      : `SELECT id, workspace_id, source, name, config, status FROM connections WHERE name = $1 AND ($2::bigint IS NULL OR workspace_id = $2)`,
+    byId ? [idOrName] : [idOrName, workspaceId ?? null],
+  );
+  if (rows.length !== 1) throw new AstryError('NOT_FOUND', `no connection "${idOrName}"`);
+  return toConnection(rows[0]);
+}
+
+export async function setConnectionStatus(db: Queryable, connectionId: string, status: 'active' | 'paused'): Promise<void> {
+  await db.query(`UPDATE connections SET status = $2 WHERE id = $1`, [connectionId, status]);
+}
+
+/** One line of `astry connections`: health at a glance. */
+export interface ConnectionSummary {
+  id: string;
+  name: string;
+  source: string;
+  status: string;
+  documents: number;
+  lastSyncAt: Date | null;
+  lastStatus: string | null;
+  lastErrors: number;
+}
+
+export async function listConnections(db: Queryable, workspaceId: string): Promise<ConnectionSummary[]> {
+  const { rows } = await db.query<{
+    id: string; name: string; source: string; status: string; documents: string;
+    last_sync_at: Date | null; last_status: string | null; last_errors: number | null;
+  }>(
+    `SELECT c.id, c.name, c.source, c.status,
+            (SELECT count(*) FROM documents d WHERE d.connection_id = c.id) AS documents,
+            r.finished_at AS last_sync_at, r.status AS last_status, r.errors AS last_errors
+     FROM connections c
+     LEFT JOIN LATERAL (SELECT * FROM sync_runs s WHERE s.connection_id = c.id AND s.status <> 'running'
+                        ORDER BY s.started_at DESC LIMIT 1) r ON true
+     WHERE c.workspace_id = $1 ORDER BY c.id`,
+    [workspaceId],
+  );
+  return rows.map((r) => ({
+    id: r.id, name: r.name, source: r.source, status: r.status, documents: Number(r.documents),
+    lastSyncAt: r.last_sync_at, lastStatus: r.last_status, lastErrors: r.last_errors ?? 0,
+  }));
+}

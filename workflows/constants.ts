@@ -1,0 +1,8 @@
+/** Temporal names shared by the worker, the schedules and the CLI. */
+export const SYNC_WORKFLOW = 'syncConnectionWorkflow';
+
+/** Schedule id of a connection's recurring sync. */
+export const scheduleId = (connectionId: string): string => `sync-connection-${connectionId}`;
+
+/** Workflow id prefix for a connection's sync runs (the schedule appends a timestamp). */
+export const syncWorkflowId = (connectionId: string): string => `sync-${connectionId}`;

@@ -1,0 +1,38 @@
+/** Inputs and outputs shared by the sync workflow and its activities (plain data: crosses Temporal). */
+
+export interface SyncInput {
+  connectionId: string;
+  /** Heartbeat timeout of long activities, in seconds (default 60); tests shorten it to fail over fast. */
+  heartbeatTimeoutSeconds?: number;
+}
+
+import type { SlackTeam } from '../connectors/slack/render.ts';
+import type { SlackChannel } from '../connectors/slack/schemas.ts';
+
+export interface PrincipalsResult {
+  /** False when the connection is paused: the run ends without touching anything. */
+  active: boolean;
+  team: SlackTeam;
+  channels: SlackChannel[];
+  deletedDocuments: number;
+}
+
+export interface ChannelResult {
+  channelId: string;
+  documents: number;
+  /** File ids seen in the messages processed, for the files phase. */
+  fileIds: string[];
+}
+
+export interface SyncProgress {
+  phase: 'starting' | 'principals' | 'channels' | 'files' | 'done' | 'skipped';
+  channelsDone: number;
+  channelsTotal: number;
+  currentChannel: string | null;
+}
+
+export interface SyncSummary {
+  runId: string;
+  status: 'succeeded' | 'skipped';
+  channels: number;
+}
