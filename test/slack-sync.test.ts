@@ -139,9 +139,13 @@ describe('Slack sync into the vault and pgvector', () => {
   });
 
   test('a file unshared from #general is readable only by the private channel (case 6)', async () => {
+    const version = async () =>
+      (await h.db.pool.query<{ version: number }>(`SELECT version FROM documents WHERE source_id = $1`, [`file:${FILE.roadmapPdf}`])).rows[0]?.version;
+    const before = await version();
     h.emulator.unshareFile(FILE.roadmapPdf, CHANNEL.general);
     const run = await h.sync();
-    assert.equal(run.indexed, 0, 'ACL-only: not downloaded or embedded again');
+    assert.equal(run.status, 'succeeded');
+    assert.equal(await version(), before, 'ACL-only: the file is not downloaded or embedded again');
     assert.ok(!(await readableSourceIds(h.db.pool, h.connectionId, USER.bob)).has(`file:${FILE.roadmapPdf}`));
     assert.ok((await readableSourceIds(h.db.pool, h.connectionId, USER.alice)).has(`file:${FILE.roadmapPdf}`));
   });

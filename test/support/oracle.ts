@@ -13,7 +13,8 @@ export function expectedSourceIds(company: Company): Set<string> {
     for (const m of company.messages[channel.id] ?? []) {
       for (const f of m.file_ids ?? []) fileIds.add(f);
       if (m.thread_ts && m.thread_ts !== m.ts) continue;
-      if (m.subtype === 'tombstone') continue;
+      // Events (joins, leaves, renames, tombstones) carry nothing to index.
+      if (m.subtype !== undefined && m.subtype !== 'file_share' && m.subtype !== 'thread_broadcast') continue;
       if ((m.reply_count ?? 0) > 0) ids.add(`thread:${channel.id}:${m.ts}`);
       else ids.add(`day:${channel.id}:${new Date(Number(m.ts) * 1000).toISOString().slice(0, 10)}`);
     }
