@@ -1,13 +1,8 @@
 import pg from 'pg';
-import pgvector from 'pgvector/pg';
 
-/** A pg pool whose connections understand the `vector` type. */
+/** A pg pool. Vectors travel as their text form (pgvector.toSql, `::vector`), so no type registration is needed. */
 export function createPool(connectionString: string, max = 8): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max });
-  pool.on('connect', (client) => {
-    void pgvector.registerTypes(client);
-  });
-  return pool;
+  return new pg.Pool({ connectionString, max });
 }
 
 /** Runs `work` inside one transaction; rolls back and rethrows on any error. */

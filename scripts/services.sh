@@ -26,7 +26,7 @@ start_postgres() {
   wait_for postgres pg_isready -q -h 127.0.0.1 -p 5432
   # The app role may create databases (tests make one per file) but is not a superuser; pgvector lives
   # in template1 so every new database has it without superuser rights.
-  su postgres -c "psql -q -v ON_ERROR_STOP=1 -d postgres" <<'SQL' >/dev/null
+  su postgres -c "PGOPTIONS='-c client_min_messages=warning' psql -q -v ON_ERROR_STOP=1 -d postgres" <<'SQL' >/dev/null
 SELECT 'CREATE ROLE astry LOGIN CREATEDB PASSWORD ''astry''' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'astry') \gexec
 SELECT 'CREATE DATABASE astry OWNER astry' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'astry') \gexec
 \c template1

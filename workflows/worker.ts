@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Env } from '../core/env.ts';
 import { createActivities, type ActivityDeps } from './activities/index.ts';
 
@@ -13,8 +13,18 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   return bundle;
 }
 
+let runtimeInstalled = false;
+
+/** Worker SDK logs at WARN: state changes at INFO drown the CLI's own output. */
+function installRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger(process.env.ASTRY_TEMPORAL_LOG_LEVEL === 'INFO' ? 'INFO' : 'WARN') });
+}
+
 /** A sync worker on the configured task queue; call `run()` on it, `shutdown()` to drain. */
 export async function createSyncWorker(config: Pick<Env, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'ASTRY_TASK_QUEUE'>, deps: ActivityDeps): Promise<{ worker: Worker; connection: NativeConnection }> {
+  installRuntime();
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const worker = await Worker.create({
     connection,
