@@ -28,7 +28,7 @@ function action<A extends unknown[]>(body: (...args: A) => Promise<void>) {
 }
 
 program.command('migrate').description('apply database migrations').action(action(async () => {
-  await migrate(ctx.env.DATABASE_URL);
+  await migrate(ctx.env.ASTRY_MIGRATION_DATABASE_URL);
   console.log('database schema is up to date');
 }));
 

@@ -7,8 +7,10 @@ const home = homedir();
 
 /** Every setting Astry reads from the environment, with defaults that work on a machine set up by scripts/setup.sh. */
 const EnvSchema = z.object({
-  /** Postgres 15+ with pgvector 0.8. */
-  DATABASE_URL: z.string().url().default('postgres://astry:astry@127.0.0.1:5432/astry'),
+  /** Postgres 15+ with pgvector 0.8, as the application role (no UPDATE/DELETE on the audit log). */
+  DATABASE_URL: z.string().url().default('postgres://astry_app:astry_app@127.0.0.1:5432/astry'),
+  /** The same database as the schema owner: migrations, and creating test databases. */
+  ASTRY_MIGRATION_DATABASE_URL: z.string().url().default('postgres://astry:astry@127.0.0.1:5432/astry'),
   /** Redis 7 (BullMQ queues). */
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   /** Temporal frontend, host:port. */

@@ -19,6 +19,6 @@ export async function migrate(databaseUrl: string, direction: 'up' | 'down' = 'u
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const direction = process.argv[2] === 'down' ? 'down' : 'up';
-  await migrate(env().DATABASE_URL, direction);
+  await migrate(env().ASTRY_MIGRATION_DATABASE_URL, direction);
   console.log(`migrations ${direction}: done`);
 }

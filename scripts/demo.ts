@@ -4,10 +4,14 @@ import pg from 'pg';
 import { SlackEmulator } from '../fixtures/slack/emulator.ts';
 import { generateCompany } from '../fixtures/slack/company.ts';
 
-const base = new URL(process.env.DATABASE_URL ?? 'postgres://astry:astry@127.0.0.1:5432/astry');
-const demoUrl = new URL(base);
-demoUrl.pathname = '/astry_demo';
-process.env.DATABASE_URL = demoUrl.toString();
+const base = new URL(process.env.ASTRY_MIGRATION_DATABASE_URL ?? 'postgres://astry:astry@127.0.0.1:5432/astry');
+const withDatabase = (url: string): string => {
+  const u = new URL(url);
+  u.pathname = '/astry_demo';
+  return u.toString();
+};
+process.env.ASTRY_MIGRATION_DATABASE_URL = withDatabase(base.toString());
+process.env.DATABASE_URL = withDatabase(process.env.DATABASE_URL ?? 'postgres://astry_app:astry_app@127.0.0.1:5432/astry');
 process.env.ASTRY_TASK_QUEUE ??= 'astry-demo';
 process.env.ASTRY_WORKSPACE ??= 'demo';
 
@@ -28,7 +32,7 @@ const { createSyncWorker } = await import('../workflows/worker.ts');
 const { deleteSchedule } = await import('../workflows/schedules.ts');
 
 const ctx = new CliContext();
-await migrate(ctx.env.DATABASE_URL);
+await migrate(ctx.env.ASTRY_MIGRATION_DATABASE_URL);
 const emulator = await SlackEmulator.start(generateCompany({ seed: 42, scale: 1 }));
 const company = emulator.company;
 console.log(`\n== Seeded "${company.team.name}": ${company.users.length} people, ${company.channels.length} conversations (Slack emulator at ${emulator.url})`);

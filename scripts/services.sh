@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 RUN="$ASTRY_CACHE/run"
 mkdir -p "$RUN"
-DATABASE_URL=${DATABASE_URL:-postgres://astry:astry@127.0.0.1:5432/astry}
+DATABASE_URL=${DATABASE_URL:-postgres://astry_app:astry_app@127.0.0.1:5432/astry}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-127.0.0.1:7233}
 log() { printf '[services] %s\n' "$*"; }
@@ -24,10 +24,13 @@ start_postgres() {
     pg_ctlcluster 15 main start
   fi
   wait_for postgres pg_isready -q -h 127.0.0.1 -p 5432
-  # The app role may create databases (tests make one per file) but is not a superuser; pgvector lives
-  # in template1 so every new database has it without superuser rights.
+  # Two roles: `astry` owns the schema and runs migrations (and may create databases: tests make one
+  # per file); `astry_app` is what the running application connects as, with only the rights the
+  # migrations grant it (no UPDATE/DELETE/TRUNCATE on the audit log). pgvector lives in template1 so
+  # every new database has it without superuser rights.
   su postgres -c "PGOPTIONS='-c client_min_messages=warning' psql -q -v ON_ERROR_STOP=1 -d postgres" <<'SQL' >/dev/null
 SELECT 'CREATE ROLE astry LOGIN CREATEDB PASSWORD ''astry''' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'astry') \gexec
+SELECT 'CREATE ROLE astry_app LOGIN PASSWORD ''astry_app''' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'astry_app') \gexec
 SELECT 'CREATE DATABASE astry OWNER astry' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'astry') \gexec
 \c template1
 CREATE EXTENSION IF NOT EXISTS vector;

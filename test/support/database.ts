@@ -6,21 +6,26 @@ import { createPool } from '../../db/pool.ts';
 
 /** A brand-new migrated database on the real Postgres, dropped by `drop()`. */
 export interface TestDatabase {
+  /** Connection string of the application role. */
   url: string;
   pool: pg.Pool;
   drop(): Promise<void>;
 }
 
+/** Creates and migrates the database as the schema owner, and hands out a pool of the application role. */
 export async function freshDatabase(): Promise<TestDatabase> {
-  const base = new URL(env().DATABASE_URL);
+  const base = new URL(env().ASTRY_MIGRATION_DATABASE_URL);
+  const app = new URL(env().DATABASE_URL);
   const name = `astry_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: base.toString() });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name} TEMPLATE template1`);
   await admin.end();
-  const url = new URL(base);
+  const ownerUrl = new URL(base);
+  ownerUrl.pathname = `/${name}`;
+  await migrate(ownerUrl.toString());
+  const url = new URL(app);
   url.pathname = `/${name}`;
-  await migrate(url.toString());
   const pool = createPool(url.toString());
   return {
     url: url.toString(),
