@@ -29,8 +29,40 @@ const EnvSchema = z.object({
   ASTRY_MAX_FILE_BYTES: z.coerce.number().int().min(1).default(20 * 1024 * 1024),
   /** Interval of each connection's sync schedule, in seconds (default 900 = 15 min). */
   ASTRY_SYNC_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(900),
-  /** Canonical workspace name used by the CLI. */
+  /** Canonical workspace name used by the CLI, the API and the query worker. */
   ASTRY_WORKSPACE: z.string().min(1).default('default'),
+
+  /** OIDC: exact issuer, the API's audience, and the IdP's JWKS (default: <issuer>/jwks). */
+  ASTRY_OIDC_ISSUER: z.string().url().default('http://127.0.0.1:3901'),
+  ASTRY_OIDC_AUDIENCE: z.string().min(1).default('https://astry.local/api'),
+  ASTRY_OIDC_JWKS_URL: z.string().url().optional(),
+  /** HTTP API listen address. */
+  ASTRY_API_HOST: z.string().min(1).default('127.0.0.1'),
+  ASTRY_API_PORT: z.coerce.number().int().min(0).max(65535).default(3902),
+  /** Questions answered at once per query worker (default 2). */
+  ASTRY_QUERY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+
+  /** Model provider: extractive (offline default, no language model), openai (OpenAI-compatible: OpenRouter, vLLM, Azure) or ollama. */
+  ASTRY_MODEL_PROVIDER: z.enum(['extractive', 'openai', 'ollama']).default('extractive'),
+  ASTRY_MODEL_BASE_URL: z.string().url().optional(),
+  ASTRY_MODEL_API_KEY: z.string().optional(),
+  ASTRY_MODEL_NAME: z.string().optional(),
+  /** Where the model provider processes data, e.g. 'eu' or 'us' (declared, for region pinning). */
+  ASTRY_MODEL_REGION: z.string().min(1).default('local'),
+
+  /** Per-query budgets: USD, tokens, tool calls, wall time (ms); per-user daily USD cap. */
+  ASTRY_BUDGET_USD: z.coerce.number().min(0).default(0.05),
+  ASTRY_BUDGET_TOKENS: z.coerce.number().int().min(1).default(50_000),
+  ASTRY_BUDGET_TOOL_CALLS: z.coerce.number().int().min(1).default(16),
+  ASTRY_BUDGET_WALL_MS: z.coerce.number().int().min(100).default(60_000),
+  ASTRY_BUDGET_USD_PER_USER_DAY: z.coerce.number().min(0).default(2),
+
+  /** Per-request sandboxes live under this directory (each worker claims worker-<pid>). */
+  ASTRY_SANDBOX_DIR: z.string().min(1).default(join(home, '.local', 'state', 'astry', 'sandboxes')),
+  /** Audit: local spool used while Postgres is unreachable, signed checkpoints outside the database, signing key. */
+  ASTRY_AUDIT_SPOOL_DIR: z.string().min(1).default(join(home, '.local', 'state', 'astry', 'audit-spool')),
+  ASTRY_AUDIT_CHECKPOINT_DIR: z.string().min(1).default(join(home, '.local', 'state', 'astry', 'audit-checkpoints')),
+  ASTRY_AUDIT_SIGNING_KEY: z.string().min(1).default(join(home, '.local', 'state', 'astry', 'audit-ed25519.pem')),
 });
 
 export type Env = z.infer<typeof EnvSchema>;

@@ -10,7 +10,11 @@ export type AstryErrorCode =
   | 'TOO_LARGE'
   | 'DECRYPT_FAILED'
   | 'NOT_FOUND'
-  | 'CONFLICT';
+  | 'CONFLICT'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'BUDGET_EXHAUSTED'
+  | 'TIMEOUT';
 
 /** Base class of every expected Astry failure: a stable `code`, a message for humans, an optional cause. */
 export class AstryError extends Error {
