@@ -14,7 +14,8 @@ export type AstryErrorCode =
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'BUDGET_EXHAUSTED'
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  | 'CONFINEMENT_UNAVAILABLE';
 
 /** Base class of every expected Astry failure: a stable `code`, a message for humans, an optional cause. */
 export class AstryError extends Error {

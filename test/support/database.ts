@@ -9,6 +9,8 @@ export interface TestDatabase {
   /** Connection string of the application role. */
   url: string;
   pool: pg.Pool;
+  /** Connection string of the schema owner (for tests that must act as the owner, e.g. tampering). */
+  ownerUrl: string;
   drop(): Promise<void>;
 }
 
@@ -30,6 +32,7 @@ export async function freshDatabase(): Promise<TestDatabase> {
   return {
     url: url.toString(),
     pool,
+    ownerUrl: ownerUrl.toString(),
     async drop() {
       await pool.end();
       const client = new pg.Client({ connectionString: base.toString() });
