@@ -71,7 +71,12 @@ export class AuditLog {
   /** Records one event: in the chain, or durably in the spool when Postgres is unavailable. */
   async append(event: AuditEvent): Promise<void> {
     if (this.#closed) throw new Error('AuditLog is closed');
-    const entry = toEntry(event);
+    const work = this.#append(toEntry(event));
+    this.#track(work); // close() waits for it
+    return work;
+  }
+
+  async #append(entry: AuditEntry): Promise<void> {
     if (this.#spool.ownPath === undefined) {
       try {
         this.#afterInsert(await insertEntries(this.#pool, [entry], this.#insertTimeoutMs));
@@ -187,7 +192,8 @@ export class AuditLog {
 
   #track(work: Promise<unknown>): void {
     this.#background.add(work);
-    void work.finally(() => this.#background.delete(work));
+    const done = (): boolean => this.#background.delete(work);
+    work.then(done, done);
   }
 }
 

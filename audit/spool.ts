@@ -94,8 +94,8 @@ export class Spool {
       // Retired since the drain began (a failed write): it is an orphan now, claimed like any other.
       if (path !== this.#path || !this.#file) return true;
       if ((await this.#file.stat()).size > drainedTo) return false;
-      await this.#retire();
       await unlink(path);
+      await this.#retire();
       return true;
     });
   }

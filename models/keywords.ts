@@ -7,7 +7,7 @@ between both but by can can't cannot could couldn't did didn't do does doesn't d
 few find for from further get gets give got had hadn't has hasn't have haven't having he he'd he'll he's her here
 here's hers herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself just know
 let's like may me might more most must mustn't my myself need no nor not now of off on once only or other ought our
-ours ourselves out over own please same say says shall shan't she she'd she'll she's should shouldn't show so some
+many much ours ourselves out over own please same say says shall shan't she she'd she'll she's should shouldn't show so some
 such tell than that that's the their theirs them themselves then there there's these they they'd they'll they're
 they've this those through to too under until up us very was wasn't we we'd we'll we're we've were weren't what
 what's when when's where where's which while who who's whom why why's will with won't would wouldn't you you'd

@@ -19,6 +19,8 @@ const MESSAGE_OVERHEAD_TOKENS = 8;
 /** Evidence items and characters of each quoted in a partial answer. */
 const PARTIAL_EVIDENCE_ITEMS = 8;
 const PARTIAL_EVIDENCE_CHARS = 240;
+/** Characters of the model's last words quoted in a partial answer. */
+const PARTIAL_WORDS_CHARS = 2_000;
 
 /** What the loop needs from the provider that runs it. */
 export interface LoopOptions {
@@ -64,21 +66,23 @@ export async function runAgentLoop(options: LoopOptions, request: AnswerRequest)
     const reason = stop === 'error' ? (why ?? 'the model provider failed') : `${describeStop(stop, request.budget)} was exhausted`;
     const lines = [`Partial answer: stopped because ${reason} before the model finished.`];
     const said = filterCitations(lastWords, names);
-    if (said.text) lines.push('', `The model had written: ${said.text}`);
+    if (said.text) lines.push('', `The model had written: ${said.text.slice(0, PARTIAL_WORDS_CHARS)}`);
     const evidence = (toolbox?.evidence ?? []).filter((e) => names.has(e.name));
     const seen = new Set<string>();
     const found: string[] = [];
+    const shown: string[] = [];
     for (const e of evidence) {
       const text = e.text.replace(/\s+/g, ' ').trim().slice(0, PARTIAL_EVIDENCE_CHARS);
       const key = `${e.name}\n${text}`;
       if (!text || seen.has(key)) continue;
       seen.add(key);
       found.push(`- [${e.name}]${e.line === undefined ? '' : ` line ${e.line}`}: ${text}`);
+      shown.push(e.name);
       if (found.length === PARTIAL_EVIDENCE_ITEMS) break;
     }
     if (found.length > 0) lines.push('', 'Found so far in the files you can read:', ...found);
     else lines.push('', 'Nothing relevant had been found in the files you can read yet.');
-    const cited = [...said.citations.map((c) => c.name), ...evidence.map((e) => e.name)];
+    const cited = [...said.citations.map((c) => c.name), ...shown];
     return finish(stop, lines.join('\n'), [...new Set(cited)].map((name) => ({ name })));
   };
   /** A caller's abort propagates; our own timer becomes the time budget. */

@@ -42,11 +42,14 @@ export interface MaterializeInput {
 
 /** Names of per-request directories under a root (what sweepSandboxes may remove). */
 export const SANDBOX_DIR_NAME = /^[0-9a-f]{32}$/;
-/** Names of document files; the tool server accepts exactly these. */
-export const GENERATED_NAME = /^doc-[0-9]{3,6}\.txt$/;
+// Names past this would no longer match tool-server.ts's GENERATED_NAME, which refuses them.
 const MAX_DOCUMENTS = 999_999;
 
 const CREATE_FLAGS = constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_WRONLY;
+
+function isErrno(err: unknown, code: string): boolean {
+  return err instanceof Error && 'code' in err && err.code === code;
+}
 
 /** `doc-001.txt` for 1; more digits past 999. */
 export function generatedName(ordinal: number): string {
@@ -58,7 +61,11 @@ export function generatedName(ordinal: number): string {
  * root is created 0700; an existing looser one is refused, not chmod-ed (it may be shared, e.g. /tmp).
  */
 async function ensureRoot(root: string): Promise<void> {
-  await mkdir(root, { recursive: true, mode: 0o700 });
+  try {
+    await mkdir(root, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw err; // a file in the way: refused below
+  }
   const stat = await lstat(root);
   const uid = process.getuid?.();
   if (!stat.isDirectory()) throw new AstryError('CONFIG_INVALID', `sandbox root ${root} is not a directory`);
@@ -120,7 +127,7 @@ export async function sweepSandboxes(root: string, olderThanMs: number): Promise
   try {
     entries = await readdir(root, { withFileTypes: true });
   } catch (err) {
-    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return 0;
+    if (isErrno(err, 'ENOENT')) return 0;
     throw err;
   }
   const cutoff = Date.now() - olderThanMs;
