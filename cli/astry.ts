@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { isAstryError } from '../core/errors.ts';
+import { AstryError, isAstryError } from '../core/errors.ts';
 import { migrate } from '../db/migrate.ts';
 import { activityDepsFromEnv } from '../workflows/runtime.ts';
 import { createSyncWorker } from '../workflows/worker.ts';
 import { connectSlack, setPaused, showConnections } from './commands/connections.ts';
 import { printIndexReport } from './commands/report.ts';
 import { syncNow } from './commands/sync.ts';
+import { askApi, auditVerify, printAnswer, runApi, runQueryWorker } from './commands/query.ts';
+import { loginWithHint } from '../fixtures/idp/server.ts';
 import { CliContext } from './context.ts';
 
 const ctx = new CliContext();
@@ -68,5 +70,27 @@ program
   .command('index <connection>')
   .description('what a connection indexed per channel, and who can read it')
   .action(action((name: string) => printIndexReport(ctx, name)));
+
+program.command('query-worker').description('answer queued questions (refuses to start without OS confinement)').action(action(() => runQueryWorker(ctx)));
+program.command('api').description('serve the HTTP API (POST /v1/ask, GET /openapi.json)').action(action(() => runApi(ctx)));
+
+program
+  .command('ask <question>')
+  .description('ask a question through the HTTP API')
+  .option('--token <jwt>', 'an access token from your IdP (default: $ASTRY_TOKEN)')
+  .option('--as <email>', 'demo only: sign in as this user at the local test IdP (it logs in whoever it is asked to)')
+  .option('--api <url>', 'API base URL (default: http://$ASTRY_API_HOST:$ASTRY_API_PORT)')
+  .action(action(async (question: string, opts: { token?: string; as?: string; api?: string }) => {
+    const token = opts.token ?? process.env.ASTRY_TOKEN ?? (opts.as ? await loginWithHint(ctx.env.ASTRY_OIDC_ISSUER, ctx.env.ASTRY_OIDC_AUDIENCE, opts.as) : undefined);
+    if (!token) throw new AstryError('UNAUTHENTICATED', 'pass --token (or set ASTRY_TOKEN); --as works only with the demo IdP');
+    printAnswer(await askApi(opts.api ?? `http://${ctx.env.ASTRY_API_HOST}:${ctx.env.ASTRY_API_PORT}`, token, question));
+  }));
+
+program
+  .command('audit')
+  .description('the tamper-evident audit trail')
+  .command('verify')
+  .description('recompute the hash chain and check signed checkpoints; reports the first broken entry')
+  .action(action(() => auditVerify(ctx)));
 
 await program.parseAsync();

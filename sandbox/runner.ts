@@ -176,6 +176,29 @@ interface Pending {
   reject(err: Error): void;
 }
 
+interface Limits {
+  memoryBytes: number;
+  cpuSeconds: number;
+  callTimeoutMs: number;
+  startTimeoutMs: number;
+  maxOutputBytes: number;
+}
+
+/** The options' limits with their defaults, each checked to be a positive integer. */
+function limitsOf(options: ToolRunnerOptions): Limits {
+  const limits: Limits = {
+    memoryBytes: options.memoryBytes ?? 256 * 1024 * 1024,
+    cpuSeconds: options.cpuSeconds ?? 10,
+    callTimeoutMs: options.callTimeoutMs ?? 5000,
+    startTimeoutMs: options.startTimeoutMs ?? 10_000,
+    maxOutputBytes: options.maxOutputBytes ?? 4 * 1024 * 1024,
+  };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value <= 0) throw new AstryError('CONFIG_INVALID', `tool runner ${name} must be a positive integer`);
+  }
+  return limits;
+}
+
 function clampInteger(value: number | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined || !Number.isFinite(value)) return fallback;
   return Math.min(Math.max(Math.floor(value), min), max);
@@ -197,16 +220,17 @@ export class ToolRunner implements SandboxTools {
   #pending: Pending | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #failure: AstryError | undefined;
+  #stopping = false;
   #nextId = 1;
 
-  private constructor(child: ChildProcess, titles: ReadonlyMap<string, string>, options: ToolRunnerOptions) {
+  private constructor(child: ChildProcess, titles: ReadonlyMap<string, string>, limits: Limits, allowProbe: boolean) {
     this.#child = child;
     if (!child.stdin || !child.stdout || !child.stderr) throw new Error('tool runner spawned without pipes');
     this.#stdin = child.stdin;
     this.#titles = titles;
-    this.#callTimeoutMs = options.callTimeoutMs ?? 5000;
-    this.#maxOutputBytes = options.maxOutputBytes ?? 4 * 1024 * 1024;
-    this.#allowProbe = options.allowProbe ?? false;
+    this.#callTimeoutMs = limits.callTimeoutMs;
+    this.#maxOutputBytes = limits.maxOutputBytes;
+    this.#allowProbe = allowProbe;
     this.#stdin.on('error', () => undefined); // EPIPE after a death is reported by 'close'
     child.stdout.on('data', (chunk: Buffer) => this.#onData(chunk));
     child.stderr.on('data', (chunk: Buffer) => {
@@ -237,30 +261,31 @@ export class ToolRunner implements SandboxTools {
     for (const file of sandbox.files) {
       if (!GENERATED_NAME.test(file.name)) throw new Error(`not a generated sandbox name: ${JSON.stringify(file.name)}`);
     }
+    const limits = limitsOf(options);
+    const allowProbe = options.allowProbe ?? false;
     const command = confinementCommand({
       sandboxDir: sandbox.dir,
-      memoryBytes: options.memoryBytes ?? 256 * 1024 * 1024,
-      cpuSeconds: options.cpuSeconds ?? 10,
-      allowProbe: options.allowProbe ?? false,
+      memoryBytes: limits.memoryBytes,
+      cpuSeconds: limits.cpuSeconds,
+      allowProbe,
       seccompFd: SEEDED_FD,
       ...(options.unsafeTestOverrides ? { overrides: options.unsafeTestOverrides } : {}),
     });
     const devNull = openSync('/dev/null', 'r');
     let child: ChildProcess;
     try {
-      // detached: its own process group, so close() can kill bwrap and everything under it.
+      // detached: its own process group, so a stuck bwrap can still be killed with everything under it.
       child = spawn(command.file, command.args, { env: {}, stdio: childStdio(devNull), detached: true });
     } finally {
       closeSync(devNull);
     }
-    const runner = new ToolRunner(child, new Map(sandbox.files.map((f) => [f.name, f.title])), options);
-    const seccomp = child.stdio[SEEDED_FD];
-    if (seccomp && 'end' in seccomp) {
-      seccomp.on('error', () => undefined);
-      seccomp.end(buildSeccompProgram());
-    }
+    const runner = new ToolRunner(child, new Map(sandbox.files.map((f) => [f.name, f.title])), limits, allowProbe);
     try {
-      await runner.#waitForHello(options.startTimeoutMs ?? 10_000);
+      const seccomp = child.stdio[SEEDED_FD];
+      if (!seccomp || !('end' in seccomp)) throw new AstryError('CONFINEMENT_UNAVAILABLE', 'no pipe for the seccomp program');
+      seccomp.on('error', () => undefined); // bwrap gone before reading it: reported by 'close'
+      seccomp.end(buildSeccompProgram());
+      await runner.#waitForHello(limits.startTimeoutMs);
     } catch (err) {
       await runner.close();
       throw err instanceof AstryError ? err : new AstryError('CONFINEMENT_UNAVAILABLE', String(err), { cause: err });
@@ -387,19 +412,40 @@ export class ToolRunner implements SandboxTools {
     pending.reject(code === 'BAD_REQUEST' ? new Error(`tool server refused the request: ${text}`) : new AstryError(code, text));
   }
 
-  /** Records the first failure, kills the process group, and fails whatever is waiting. */
+  /** Records the first failure, stops the process tree, and fails whatever is waiting. */
   #fail(err: AstryError): void {
     this.#failure ??= err;
-    const pid = this.#child.pid;
-    if (pid !== undefined && this.#child.exitCode === null && this.#child.signalCode === null) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    this.#stop();
     for (const waiting of [this.#hello, this.#pending]) waiting?.reject(err);
     this.#hello = undefined;
     this.#pending = undefined;
+  }
+
+  /**
+   * Kills the namespace's init (bwrap's child): the kernel then kills everything inside, and bwrap
+   * reaps it and exits, which leaves no zombie to a host init that may not reap (containers). The
+   * whole process group is killed if that has not ended it within a second.
+   */
+  #stop(): void {
+    const pid = this.#child.pid;
+    if (this.#stopping || pid === undefined || this.#child.exitCode !== null || this.#child.signalCode !== null) return;
+    this.#stopping = true;
+    const kill = (target: number): void => {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    let inner: number[] = [];
+    try {
+      inner = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter((p) => p !== '').map(Number);
+    } catch {
+      // no such file: fall through to the group
+    }
+    inner.forEach(kill);
+    const group = setTimeout(() => kill(-pid), inner.length > 0 ? 1000 : 0);
+    group.unref();
+    this.#child.once('exit', () => clearTimeout(group));
   }
 }

@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { z } from 'zod';
 import { bwrapArgs, confinementCommand, NODE_RESERVED_ADDRESS_SPACE, type ConfinementSpec } from '../sandbox/runner.ts';
 import { grepDocuments, handle, isGeneratedName, listDocuments, MAX_GREP_HITS, MAX_READ_CHARS, readSlice } from '../sandbox/tool-server.ts';
 
@@ -36,8 +37,10 @@ after(async () => {
   await rm(join(dir, '..'), { recursive: true, force: true });
 });
 
-async function call(tool: string, args: unknown, allowProbe = false): Promise<{ ok: boolean; result?: unknown; error?: { code: string } }> {
-  return JSON.parse(await handle(dir, JSON.stringify({ id: 7, tool, args }), allowProbe)) as { ok: boolean; result?: unknown; error?: { code: string } };
+const Response = z.object({ id: z.number().nullable(), ok: z.boolean(), result: z.unknown().optional(), error: z.object({ code: z.string() }).optional() });
+
+async function call(tool: string, args: unknown, allowProbe = false): Promise<z.infer<typeof Response>> {
+  return Response.parse(JSON.parse(await handle(dir, JSON.stringify({ id: 7, tool, args }), allowProbe)));
 }
 
 describe('tool server', () => {
@@ -77,8 +80,8 @@ describe('tool server', () => {
   });
 
   it('answers malformed requests and unknown tools with errors, and hides probe unless enabled', async () => {
-    assert.equal(JSON.parse(await handle(dir, 'not json', false)).ok, false);
-    assert.equal(JSON.parse(await handle(dir, '{"tool":"list"}', false)).ok, false);
+    assert.deepEqual(Response.parse(JSON.parse(await handle(dir, 'not json', false))), { id: null, ok: false, error: { code: 'BAD_REQUEST' } });
+    assert.equal(Response.parse(JSON.parse(await handle(dir, '{"tool":"list"}', false))).ok, false);
     assert.equal((await call('exec', {})).ok, false);
     assert.equal((await call('grep', { pattern: 'x'.repeat(257) })).error?.code, 'TOO_LARGE');
     assert.equal((await call('probe', { kind: 'env' })).ok, false);

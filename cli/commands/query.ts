@@ -1,0 +1,85 @@
+import { once } from 'node:events';
+import { z } from 'zod';
+import { verifyAudit } from '../../audit/verify.ts';
+import { LocalEd25519Signer } from '../../audit/signer.ts';
+import { buildApi } from '../../api/server.ts';
+import { TokenVerifier } from '../../identity/verifier.ts';
+import { AskQueue, redisConnection } from '../../worker/queue.ts';
+import { startQueryWorker } from '../../worker/query-worker.ts';
+import { askDepsFromEnv } from '../../worker/runtime.ts';
+import type { CliContext } from '../context.ts';
+
+/** `astry query-worker`: answers queued questions until SIGINT/SIGTERM, then drains gracefully. */
+export async function runQueryWorker(ctx: CliContext): Promise<void> {
+  const deps = await askDepsFromEnv(ctx.env);
+  const worker = await startQueryWorker(deps, { connection: redisConnection(ctx.env.REDIS_URL), concurrency: ctx.env.ASTRY_QUERY_CONCURRENCY });
+  console.log(`query worker ready (provider ${deps.provider.name}/${deps.provider.model}, region ${deps.provider.region})`);
+  await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+  await worker.close();
+  await deps.audit.close();
+  await deps.pool.end();
+}
+
+/** `astry api`: the HTTP API (POST /v1/ask, GET /openapi.json). */
+export async function runApi(ctx: CliContext): Promise<void> {
+  const verifier = new TokenVerifier({
+    issuer: ctx.env.ASTRY_OIDC_ISSUER,
+    audience: ctx.env.ASTRY_OIDC_AUDIENCE,
+    jwksUrl: ctx.env.ASTRY_OIDC_JWKS_URL ?? `${ctx.env.ASTRY_OIDC_ISSUER}/jwks`,
+  });
+  const queue = new AskQueue(redisConnection(ctx.env.REDIS_URL));
+  const app = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId: await ctx.workspaceId() });
+  const address = await app.listen({ host: ctx.env.ASTRY_API_HOST, port: ctx.env.ASTRY_API_PORT });
+  console.log(`API listening on ${address} (OpenAPI at ${address}/openapi.json)`);
+  await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+  await app.close();
+  await queue.close();
+}
+
+/** `astry audit verify`: recomputes the chain and checks signed checkpoints; exit 1 on the first broken entry. */
+export async function auditVerify(ctx: CliContext): Promise<void> {
+  const signer = await LocalEd25519Signer.open(ctx.env.ASTRY_AUDIT_SIGNING_KEY);
+  const result = await verifyAudit(ctx.pool, { publicKey: signer.publicKey, checkpointDir: ctx.env.ASTRY_AUDIT_CHECKPOINT_DIR });
+  if (result.ok) {
+    console.log(`audit trail intact: ${result.entries} entries, ${result.checkpoints} signed checkpoints`);
+  } else {
+    console.log(`audit trail BROKEN at entry ${result.firstBrokenSeq}: ${result.reason}`);
+    process.exitCode = 1;
+  }
+}
+
+/** One answer as POST /v1/ask returns it (validated: the CLI may talk to any server). */
+const AnswerSchema = z.object({
+  answer: z.string(),
+  mode: z.string(),
+  partial: z.boolean(),
+  stop: z.string(),
+  model: z.string(),
+  citations: z.array(z.object({ title: z.string(), url: z.string() })),
+  usage: z.object({ usd: z.number(), toolCalls: z.number(), inputTokens: z.number(), outputTokens: z.number() }),
+});
+export type PrintableAnswer = z.infer<typeof AnswerSchema>;
+
+/** `astry ask`: POST /v1/ask with a bearer token and print the answer with its citations. */
+export async function askApi(apiUrl: string, token: string, question: string): Promise<PrintableAnswer> {
+  const response = await fetch(`${apiUrl}/v1/ask`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ question }),
+  });
+  const body: unknown = await response.json();
+  if (!response.ok) {
+    const message = typeof body === 'object' && body && 'message' in body ? String(body.message) : response.statusText;
+    throw new Error(`${response.status}: ${message}`);
+  }
+  return AnswerSchema.parse(body);
+}
+
+export function printAnswer(a: PrintableAnswer): void {
+  console.log(a.answer);
+  if (a.citations.length > 0) {
+    console.log('Sources:');
+    for (const c of a.citations) console.log(`  - ${c.title}  ${c.url}`);
+  }
+  console.log(`[${a.model}; $${a.usage.usd.toFixed(4)}; ${a.usage.toolCalls} tool calls${a.partial ? `; PARTIAL: ${a.stop}` : ''}]`);
+}

@@ -1,0 +1,46 @@
+import { AuditLog } from '../audit/log.ts';
+import { LocalEd25519Signer } from '../audit/signer.ts';
+import type { Env } from '../core/env.ts';
+import { createPool } from '../db/pool.ts';
+import { createProvider } from '../models/factory.ts';
+import type { ModelProvider } from '../models/types.ts';
+import { LocalEmbedder } from '../pipeline/embed.ts';
+import { LocalKeyFileProvider } from '../vault/key-provider.ts';
+import type { AskDeps } from './ask.ts';
+import { claimSandboxRoot } from './sandbox-root.ts';
+
+/** The configured model provider: extractive unless an operator sets ASTRY_MODEL_PROVIDER. */
+export function providerFromEnv(config: Env): ModelProvider {
+  if (config.ASTRY_MODEL_PROVIDER === 'extractive') return createProvider({ kind: 'extractive', region: config.ASTRY_MODEL_REGION });
+  return createProvider({
+    kind: config.ASTRY_MODEL_PROVIDER,
+    baseUrl: config.ASTRY_MODEL_BASE_URL,
+    apiKey: config.ASTRY_MODEL_API_KEY,
+    model: config.ASTRY_MODEL_NAME,
+    region: config.ASTRY_MODEL_REGION,
+  });
+}
+
+/** Query worker dependencies from the environment; the sandbox root sweeps crashed workers' leftovers. */
+export async function askDepsFromEnv(config: Env): Promise<AskDeps> {
+  const pool = createPool(config.DATABASE_URL);
+  const [keys, embedder, signer, sandbox] = await Promise.all([
+    LocalKeyFileProvider.open(config.ASTRY_KEK_FILE),
+    LocalEmbedder.load({ modelDir: config.ASTRY_MODEL_DIR, model: config.ASTRY_EMBED_MODEL, batchSize: config.ASTRY_EMBED_BATCH }),
+    LocalEd25519Signer.open(config.ASTRY_AUDIT_SIGNING_KEY),
+    claimSandboxRoot(config.ASTRY_SANDBOX_DIR),
+  ]);
+  const audit = new AuditLog({ pool, spoolDir: config.ASTRY_AUDIT_SPOOL_DIR, checkpointDir: config.ASTRY_AUDIT_CHECKPOINT_DIR, signer });
+  return {
+    pool, keys, embedder, audit,
+    provider: providerFromEnv(config),
+    sandboxRoot: sandbox.root,
+    budget: {
+      maxUsd: config.ASTRY_BUDGET_USD,
+      maxTokens: config.ASTRY_BUDGET_TOKENS,
+      maxToolCalls: config.ASTRY_BUDGET_TOOL_CALLS,
+      maxWallMs: config.ASTRY_BUDGET_WALL_MS,
+    },
+    maxUsdPerUserPerDay: config.ASTRY_BUDGET_USD_PER_USER_DAY,
+  };
+}
