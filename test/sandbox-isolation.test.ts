@@ -289,8 +289,9 @@ describe('each wall on its own', () => {
     assert.equal(await probe(noSeccomp, { kind: 'spawn', path: '/bin/sh' }), 'ENOENT');
   });
 
-  it('the memory limit: allocating 1 GiB fails under the default 256 MiB, succeeds under 2 GiB', async () => {
+  it('the memory limit: 192 MiB fit in the default 256 MiB, 1 GiB does not, and does under 2 GiB', async () => {
     const limited = await startRunner(sandbox);
+    assert.equal(await probe(limited, { kind: 'alloc', bytes: 192 << 20 }), `allocated ${192 << 20} bytes`);
     const outcome = await limited.probe({ kind: 'alloc', bytes: 1 << 30 }).catch((err: unknown) => err);
     assert.ok(isAstryError(outcome, 'CONFINEMENT_UNAVAILABLE') || (typeof outcome === 'string' && !outcome.startsWith('allocated')), String(outcome));
     const roomy = await startRunner(sandbox, { memoryBytes: 2 * 1024 ** 3 });
