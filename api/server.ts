@@ -6,6 +6,7 @@ import type { TokenVerifier } from '../identity/verifier.ts';
 import { resolveUser } from '../identity/users.ts';
 import { randomUUID } from 'node:crypto';
 import type { AskQueue } from '../worker/queue.ts';
+import type { AuditLog } from '../audit/log.ts';
 
 /** What the HTTP API needs. */
 export interface ApiDeps {
@@ -15,6 +16,8 @@ export interface ApiDeps {
   workspaceId: string;
   /** How long POST /v1/ask waits for the worker, in ms (default 120000). */
   askTimeoutMs?: number;
+  /** Refused requests are audited here (answered ones are audited by the query worker). */
+  audit?: AuditLog;
 }
 
 const STATUS: Partial<Record<AstryErrorCode, number>> = {
@@ -87,11 +90,13 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       },
     },
     async (request, reply) => {
+      let actor = 'unauthenticated';
       try {
         const header = request.headers.authorization ?? '';
         const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
         if (!match?.[1]) throw new AstryError('UNAUTHENTICATED', 'a Bearer token is required');
         const token = await deps.verifier.verify(match[1]);
+        actor = `subject:${token.subject}`;
         const user = await resolveUser(deps.pool, deps.workspaceId, token);
         const { question } = request.body;
         const result = await deps.queue.ask(
@@ -109,6 +114,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
           usage: result.answer.usage,
         };
       } catch (err) {
+        if (isAstryError(err, 'UNAUTHENTICATED', 'FORBIDDEN')) {
+          // Every query leaves an audit entry, refused ones too (the log spools if Postgres is down).
+          await deps.audit?.append({ workspaceId: deps.workspaceId, type: 'query', actor, outcome: `refused_${err.code.toLowerCase()}`, documentIds: [] });
+        }
         if (isAstryError(err)) return sendError(reply, err);
         throw err;
       }

@@ -47,7 +47,7 @@ export const SYSCALLS = {
 /** Calls refused outright with EPERM. */
 export const DENIED_SYSCALLS: readonly (keyof typeof SYSCALLS)[] = [
   // No new processes (threads are clone with CLONE_THREAD, checked below): no shell, no fork bomb.
-  
+  'fork', 'vfork',
   'ptrace', 'process_vm_readv', 'process_vm_writev', 'pidfd_getfd',
   'personality',
   // The old and the new mount API, and namespace changes.

@@ -1,6 +1,15 @@
 // The README's demo: seed the emulated company, connect Slack, sync through Temporal, and print what
 // was indexed per channel and who can read it. Uses its own database (astry_demo), recreated each run.
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
+import { DEFAULT_API_AUDIENCE, SEEDED_IDP_USERS } from '../fixtures/idp/people.ts';
+import { startIdp } from '../fixtures/idp/server.ts';
+import { CODEWORD, FILE_CODEWORD } from '../fixtures/slack/ids.ts';
+
+/** Someone the IdP can sign in who is not in the company directory. */
+const OUTSIDER = { sub: 'idp-mallory', email: 'mallory@outside.example', name: 'Mallory (outsider)' };
 import { SlackEmulator } from '../fixtures/slack/emulator.ts';
 import { generateCompany } from '../fixtures/slack/company.ts';
 
@@ -14,6 +23,15 @@ process.env.ASTRY_MIGRATION_DATABASE_URL = withDatabase(base.toString());
 process.env.DATABASE_URL = withDatabase(process.env.DATABASE_URL ?? 'postgres://astry_app:astry_app@127.0.0.1:5432/astry');
 process.env.ASTRY_TASK_QUEUE ??= 'astry-demo';
 process.env.ASTRY_WORKSPACE ??= 'demo';
+// A fresh audit trail per demo run: its checkpoints must match this run's database.
+const stateDir = await mkdtemp(join(tmpdir(), 'astry-demo-'));
+process.env.ASTRY_AUDIT_SPOOL_DIR = join(stateDir, 'audit-spool');
+process.env.ASTRY_AUDIT_CHECKPOINT_DIR = join(stateDir, 'audit-checkpoints');
+process.env.ASTRY_SANDBOX_DIR = join(stateDir, 'sandboxes');
+// The local IdP (oidc-provider) that signs the people in; the API trusts exactly it.
+const idp = await startIdp({ users: [...SEEDED_IDP_USERS, OUTSIDER], audience: DEFAULT_API_AUDIENCE });
+process.env.ASTRY_OIDC_ISSUER = idp.issuer;
+process.env.ASTRY_OIDC_AUDIENCE = DEFAULT_API_AUDIENCE;
 
 const admin = new pg.Client({ connectionString: base.toString() });
 await admin.connect();
@@ -30,6 +48,13 @@ const { printIndexReport } = await import('../cli/commands/report.ts');
 const { activityDepsFromEnv } = await import('../workflows/runtime.ts');
 const { createSyncWorker } = await import('../workflows/worker.ts');
 const { deleteSchedule } = await import('../workflows/schedules.ts');
+const { upsertDirectoryUsers } = await import('../db/directory.ts');
+const { askDepsFromEnv } = await import('../worker/runtime.ts');
+const { startQueryWorker } = await import('../worker/query-worker.ts');
+const { AskQueue, redisConnection } = await import('../worker/queue.ts');
+const { buildApi } = await import('../api/server.ts');
+const { TokenVerifier } = await import('../identity/verifier.ts');
+const { askApi, printAnswer, auditVerify } = await import('../cli/commands/query.ts');
 
 const ctx = new CliContext();
 await migrate(ctx.env.ASTRY_MIGRATION_DATABASE_URL);
@@ -54,6 +79,55 @@ try {
   console.log('\n== astry index demo-slack  (per channel: documents, chunks, and who can read them)');
   await printIndexReport(ctx, 'demo-slack');
   console.log('\nNot indexed: #secret-no-bot (the bot is not a member) and every DM / group DM (never indexed).');
+
+  // --- Questions: the same ones, asked by different people, through the real API and query worker ---
+  const workspaceId = await ctx.workspaceId();
+  await upsertDirectoryUsers(ctx.pool, workspaceId, SEEDED_IDP_USERS.map((u) => ({ email: u.email, displayName: u.name, active: !u.email.startsWith('dave@') })));
+  console.log('\n== IdP directory: alice, bob, gina (guest), sam (single-channel guest) active; dave deactivated; mallory unknown');
+  const askDeps = await askDepsFromEnv(ctx.env);
+  const queryWorker = await startQueryWorker(askDeps, { connection: redisConnection(ctx.env.REDIS_URL), queueName: 'astry-ask-demo' });
+  const queue = new AskQueue(redisConnection(ctx.env.REDIS_URL), 'astry-ask-demo');
+  const verifier = new TokenVerifier({ issuer: idp.issuer, audience: DEFAULT_API_AUDIENCE, jwksUrl: idp.jwksUrl });
+  const api = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId, audit: askDeps.audit });
+  const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const questions = [`What are the plans marked ${CODEWORD.privatePlans}?`, `What does the spec say about ${FILE_CODEWORD.specPdf}?`];
+    const askers = [
+      ['alice@ex.com', 'full member, in #private-plans'],
+      ['gina@ex.com', 'multi-channel guest, in #private-plans'],
+      ['bob@ex.com', 'full member, not in #private-plans'],
+      ['sam@ex.com', 'single-channel guest (#engineering only)'],
+      ['dave@ex.com', 'deactivated'],
+      [OUTSIDER.email, 'outside the company'],
+    ] as const;
+    for (const question of questions) {
+      console.log(`\n== astry ask "${question}"`);
+      for (const [email, who] of askers) {
+        console.log(`\n-- as ${email} (${who})`);
+        try {
+          printAnswer(await askApi(apiUrl, await idp.tokenFor(email), question));
+        } catch (err) {
+          console.log(`refused: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+    }
+    await askDeps.audit.drain();
+    console.log('\n== audit trail (every query: who, documents materialized, model, cost, outcome)');
+    const { rows } = await ctx.pool.query<{ seq: string; entry: { actor: string; outcome: string; documentIds?: string[]; model?: string; costUsd?: number } }>(
+      `SELECT seq, entry FROM audit_log ORDER BY seq`,
+    );
+    for (const r of rows) {
+      console.log(`#${r.seq} ${r.entry.actor.padEnd(14)} ${r.entry.outcome.padEnd(22)} docs=[${(r.entry.documentIds ?? []).join(',')}] ${r.entry.model ?? ''} $${(r.entry.costUsd ?? 0).toFixed(4)}`);
+    }
+    console.log('\n== astry audit verify');
+    await auditVerify(ctx);
+  } finally {
+    await api.close();
+    await queue.close();
+    await queryWorker.close();
+    await askDeps.audit.close();
+    await askDeps.pool.end();
+  }
 } finally {
   const [conn] = (await ctx.pool.query<{ id: string }>(`SELECT id FROM connections`)).rows;
   if (conn) await deleteSchedule(temporal, conn.id).catch(() => undefined);
@@ -62,5 +136,6 @@ try {
   await connection.close();
   await deps.pool.end();
   await emulator.close();
+  await idp.stop();
   await ctx.close();
 }

@@ -81,6 +81,8 @@ describe('asking a question end to end (IdP token -> API -> queue -> sandbox -> 
     const queries = rows.filter((r) => r.entry.type === 'query');
     assert.ok(queries.length >= 4, `${queries.length} query entries`);
     assert.ok(queries.some((r) => (r.entry.documentIds ?? []).length > 0));
+    assert.ok(queries.some((r) => r.entry.outcome === 'refused_forbidden'), 'refusals are audited too');
+    assert.ok(queries.some((r) => r.entry.outcome === 'refused_unauthenticated'));
     const result = await verifyAudit(h.db.pool, { publicKey: q.signer.publicKey, checkpointDir: q.checkpointDir });
     assert.equal(result.ok, true, JSON.stringify(result));
   });

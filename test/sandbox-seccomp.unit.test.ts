@@ -78,7 +78,7 @@ describe('seccomp program', () => {
 
   it('refuses every listed call with EPERM', () => {
     for (const name of DENIED_SYSCALLS) assert.equal(run(program, seccompData(SYSCALLS[name])), DENY, name);
-    for (const name of ['ptrace', 'bpf', 'mount', 'unshare', 'setns', 'io_uring_setup', 'keyctl', 'userfaultfd', 'perf_event_open', 'kexec_load', 'personality', 'process_vm_readv'] as const) {
+    for (const name of ['fork', 'vfork', 'ptrace', 'bpf', 'mount', 'unshare', 'setns', 'io_uring_setup', 'keyctl', 'userfaultfd', 'perf_event_open', 'kexec_load', 'personality', 'process_vm_readv'] as const) {
       assert.ok(DENIED_SYSCALLS.includes(name), `${name} is denied`);
     }
   });

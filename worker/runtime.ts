@@ -1,5 +1,6 @@
 import { AuditLog } from '../audit/log.ts';
 import { LocalEd25519Signer } from '../audit/signer.ts';
+import type pg from 'pg';
 import type { Env } from '../core/env.ts';
 import { createPool } from '../db/pool.ts';
 import { createProvider } from '../models/factory.ts';
@@ -21,16 +22,21 @@ export function providerFromEnv(config: Env): ModelProvider {
   });
 }
 
+/** The audit log as configured: spool and checkpoint directories, Ed25519 signing key. */
+export async function auditFromEnv(config: Env, pool: pg.Pool): Promise<AuditLog> {
+  const signer = await LocalEd25519Signer.open(config.ASTRY_AUDIT_SIGNING_KEY);
+  return new AuditLog({ pool, spoolDir: config.ASTRY_AUDIT_SPOOL_DIR, checkpointDir: config.ASTRY_AUDIT_CHECKPOINT_DIR, signer });
+}
+
 /** Query worker dependencies from the environment; the sandbox root sweeps crashed workers' leftovers. */
 export async function askDepsFromEnv(config: Env): Promise<AskDeps> {
   const pool = createPool(config.DATABASE_URL);
-  const [keys, embedder, signer, sandbox] = await Promise.all([
+  const [keys, embedder, audit, sandbox] = await Promise.all([
     LocalKeyFileProvider.open(config.ASTRY_KEK_FILE),
     LocalEmbedder.load({ modelDir: config.ASTRY_MODEL_DIR, model: config.ASTRY_EMBED_MODEL, batchSize: config.ASTRY_EMBED_BATCH }),
-    LocalEd25519Signer.open(config.ASTRY_AUDIT_SIGNING_KEY),
+    auditFromEnv(config, pool),
     claimSandboxRoot(config.ASTRY_SANDBOX_DIR),
   ]);
-  const audit = new AuditLog({ pool, spoolDir: config.ASTRY_AUDIT_SPOOL_DIR, checkpointDir: config.ASTRY_AUDIT_CHECKPOINT_DIR, signer });
   return {
     pool, keys, embedder, audit,
     provider: providerFromEnv(config),

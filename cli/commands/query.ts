@@ -6,7 +6,7 @@ import { buildApi } from '../../api/server.ts';
 import { TokenVerifier } from '../../identity/verifier.ts';
 import { AskQueue, redisConnection } from '../../worker/queue.ts';
 import { startQueryWorker } from '../../worker/query-worker.ts';
-import { askDepsFromEnv } from '../../worker/runtime.ts';
+import { askDepsFromEnv, auditFromEnv } from '../../worker/runtime.ts';
 import type { CliContext } from '../context.ts';
 
 /** `astry query-worker`: answers queued questions until SIGINT/SIGTERM, then drains gracefully. */
@@ -28,12 +28,14 @@ export async function runApi(ctx: CliContext): Promise<void> {
     jwksUrl: ctx.env.ASTRY_OIDC_JWKS_URL ?? `${ctx.env.ASTRY_OIDC_ISSUER}/jwks`,
   });
   const queue = new AskQueue(redisConnection(ctx.env.REDIS_URL));
-  const app = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId: await ctx.workspaceId() });
+  const audit = await auditFromEnv(ctx.env, ctx.pool);
+  const app = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId: await ctx.workspaceId(), audit });
   const address = await app.listen({ host: ctx.env.ASTRY_API_HOST, port: ctx.env.ASTRY_API_PORT });
   console.log(`API listening on ${address} (OpenAPI at ${address}/openapi.json)`);
   await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
   await app.close();
   await queue.close();
+  await audit.close();
 }
 
 /** `astry audit verify`: recomputes the chain and checks signed checkpoints; exit 1 on the first broken entry. */
