@@ -18,6 +18,8 @@ export interface ApiDeps {
   askTimeoutMs?: number;
   /** Refused requests are audited here (answered ones are audited by the query worker). */
   audit?: AuditLog;
+  /** More route groups (SCIM, the Slack app endpoint), each registering its own routes and schemas. */
+  routes?: ((app: FastifyInstance) => Promise<void>)[];
 }
 
 const STATUS: Partial<Record<AstryErrorCode, number>> = {
@@ -124,6 +126,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
   );
 
+  for (const register of deps.routes ?? []) await register(app);
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   return app;
 }
