@@ -4,25 +4,33 @@ import type { KeyProvider } from '../vault/key-provider.ts';
 import { decrypt, encrypt, newDataKey, packSealed, unpackSealed } from '../vault/envelope.ts';
 import type { Queryable } from './pool.ts';
 
+/** The sources Astry connects to. */
+export const SOURCES = ['slack', 'graph', 'drive'] as const;
+export type SourceKind = (typeof SOURCES)[number];
+
 /** Non-secret settings of a Slack connection. */
 export const SlackConfigSchema = z.object({ apiUrl: z.string().url(), teamId: z.string().optional() });
 export type SlackConfig = z.infer<typeof SlackConfigSchema>;
 
+/**
+ * A connected source. `config` holds non-secret settings, validated by each source's activities
+ * with its own schema (e.g. SlackConfigSchema); the credentials are sealed separately.
+ */
 export interface Connection {
   id: string;
   workspaceId: string;
-  source: 'slack';
+  source: SourceKind;
   name: string;
-  config: SlackConfig;
+  config: Record<string, unknown>;
   status: 'active' | 'paused';
 }
 
 const RowSchema = z.object({
   id: z.string(),
   workspace_id: z.string(),
-  source: z.literal('slack'),
+  source: z.enum(SOURCES),
   name: z.string(),
-  config: SlackConfigSchema,
+  config: z.record(z.string(), z.unknown()),
   status: z.enum(['active', 'paused']),
 });
 
@@ -45,11 +53,14 @@ export async function ensureWorkspace(db: Queryable, name: string): Promise<stri
 const secretAad = (workspaceId: string, name: string) => ({ workspaceId, documentId: `connection:${name}`, version: 1, part: 'secret' });
 const secretContext = (workspaceId: string, name: string) => `astry/connection-key/${workspaceId}/${name}`;
 
-/** Creates a connection; the token is sealed under a fresh data key wrapped by the KEK. */
+/**
+ * Creates a connection; the credentials (`token`: a bearer token, or JSON for app credentials) are
+ * sealed under a fresh data key wrapped by the KEK.
+ */
 export async function createConnection(
   db: Queryable,
   keys: KeyProvider,
-  input: { workspaceId: string; name: string; source: 'slack'; config: SlackConfig; token: string },
+  input: { workspaceId: string; name: string; source: SourceKind; config: Record<string, unknown>; token: string },
 ): Promise<Connection> {
   const dek = newDataKey();
   try {

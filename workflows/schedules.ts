@@ -1,11 +1,12 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleHandle } from '@temporalio/client';
-import { SYNC_WORKFLOW, scheduleId, syncWorkflowId } from './constants.ts';
+import type { SourceKind } from '../db/connections.ts';
+import { SYNC_WORKFLOW_BY_SOURCE, scheduleId, syncWorkflowId } from './constants.ts';
 import type { SyncInput } from './types.ts';
 
 /** Creates the connection's recurring sync (overlap SKIP: a run never starts while one is going). */
 export async function ensureSchedule(
   client: Client,
-  input: { connectionId: string; taskQueue: string; intervalSeconds: number; workflowInput?: Partial<SyncInput> },
+  input: { connectionId: string; taskQueue: string; intervalSeconds: number; source?: SourceKind; workflowInput?: Partial<SyncInput> },
 ): Promise<ScheduleHandle> {
   const handle = client.schedule.getHandle(scheduleId(input.connectionId));
   try {
@@ -18,7 +19,7 @@ export async function ensureSchedule(
   return client.schedule.create({
     scheduleId: scheduleId(input.connectionId),
     spec: { intervals: [{ every: `${input.intervalSeconds}s` }] },
-    action: { type: 'startWorkflow', workflowType: SYNC_WORKFLOW, args, taskQueue: input.taskQueue, workflowId: syncWorkflowId(input.connectionId) },
+    action: { type: 'startWorkflow', workflowType: SYNC_WORKFLOW_BY_SOURCE[input.source ?? 'slack'], args, taskQueue: input.taskQueue, workflowId: syncWorkflowId(input.connectionId) },
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
   });
 }

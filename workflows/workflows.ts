@@ -1,19 +1,19 @@
 // Deterministic workflow code only: activities are imported as types and called through proxies.
-import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { defineQuery, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { SyncActivities } from './activities/index.ts';
 import type { SyncInput, SyncProgress, SyncSummary } from './types.ts';
 
 /** Query the CLI polls to draw its progress bar. */
 export const progressQuery = defineQuery<SyncProgress>('progress');
 
-const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
+const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
 
 /**
  * One incremental sync of a connection: principals and ACLs first (so revocations land before new
  * content), then each channel's changed documents, then files (whose ACL spans channels).
  */
 export async function syncConnectionWorkflow(input: SyncInput): Promise<SyncSummary> {
-  const heartbeatTimeout = `${input.heartbeatTimeoutSeconds ?? 60}s`;
+  const heartbeatTimeout = (input.heartbeatTimeoutSeconds ?? 60) * 1000;
   const short = proxyActivities<SyncActivities>({ startToCloseTimeout: '1 minute', retry });
   const long = proxyActivities<SyncActivities>({ startToCloseTimeout: '4 hours', heartbeatTimeout, retry });
 

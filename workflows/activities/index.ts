@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { SlackConnector } from '../../connectors/slack/connector.ts';
 import type { SlackTeam } from '../../connectors/slack/render.ts';
 import type { SlackChannel } from '../../connectors/slack/schemas.ts';
-import { connectionToken, getConnection, type Connection } from '../../db/connections.ts';
+import { connectionToken, getConnection, SlackConfigSchema, type Connection } from '../../db/connections.ts';
 import { beginRun, finishRun } from '../../db/runs.ts';
 import type { ChannelResult, PrincipalsResult } from '../types.ts';
 import type { ActivityDeps } from './deps.ts';
@@ -24,7 +24,7 @@ export function createActivities(deps: ActivityDeps) {
     const token = await connectionToken(deps.pool, deps.keys, connectionId);
     const slack = new SlackConnector({
       token,
-      apiUrl: connection.config.apiUrl,
+      apiUrl: SlackConfigSchema.parse(connection.config).apiUrl,
       maxFileBytes: deps.maxFileBytes,
       ...(deps.slackRetry ? { retryConfig: deps.slackRetry } : {}),
     });
