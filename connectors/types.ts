@@ -16,6 +16,12 @@ export interface PrincipalRef {
   key: string;
 }
 
+/** A grant on a document: a principal, optionally only until the source's expiry time. */
+export interface Grant extends PrincipalRef {
+  /** When the source says this grant stops (e.g. Drive expirationTime); enforced at query time. */
+  expiresAt?: Date | null;
+}
+
 /** How a source classifies a person; drives which org-wide specials they belong to. */
 export type IdentityKind = 'member' | 'guest_multi' | 'guest_single' | 'external' | 'bot';
 
@@ -50,7 +56,7 @@ export interface SourceDocument {
   sourceId: string;
   /** The container the document lives in (Slack channel id), for reporting. */
   containerId: string;
-  kind: 'slack_thread' | 'slack_day' | 'slack_file';
+  kind: 'slack_thread' | 'slack_day' | 'slack_file' | 'graph_file' | 'drive_file';
   title: string;
   url: string;
   /** Changes whenever the content changes (a hash of the text, or file id + modification stamp). */
@@ -58,7 +64,7 @@ export interface SourceDocument {
   /** Source time of the newest content in the document. */
   updatedAt: Date;
   /** Principals granted read access; the document is readable by the union of their members. */
-  acl: PrincipalRef[];
+  acl: Grant[];
   content: DocumentContent;
 }
 

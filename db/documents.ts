@@ -24,13 +24,33 @@ export async function findDocuments(
   );
 }
 
+/** One stored grant: a principal id and, for grants that lapse at the source, when. */
+export interface GrantRow {
+  principalId: number;
+  expiresAt?: Date | null;
+}
+
+/** The sorted, de-duplicated principal ids of grants: the ACL copy on chunk rows. */
+export function aclIds(grants: readonly GrantRow[]): number[] {
+  return [...new Set(grants.map((g) => g.principalId))].sort((a, b) => a - b);
+}
+
 /** Replaces a document's grants and the ACL copy on its chunks; never touches embeddings. */
-export async function replaceGrants(db: Queryable, documentId: string, principalIds: readonly number[], aclHash: string): Promise<void> {
-  const acl = [...new Set(principalIds)].sort((a, b) => a - b);
+export async function replaceGrants(db: Queryable, documentId: string, grants: readonly GrantRow[], aclHash: string): Promise<void> {
+  const acl = aclIds(grants);
+  // The latest expiry wins when a principal is granted twice; no expiry (null) beats any date.
+  const expiry = new Map<number, Date | null>();
+  for (const g of grants) {
+    const prev = expiry.get(g.principalId);
+    const next = g.expiresAt ?? null;
+    expiry.set(g.principalId, prev === undefined ? next : prev === null || next === null ? null : prev > next ? prev : next);
+  }
   await db.query(`DELETE FROM document_grants WHERE document_id = $1 AND NOT (principal_id = ANY($2::int[]))`, [documentId, acl]);
   await db.query(
-    `INSERT INTO document_grants (document_id, principal_id) SELECT $1, p FROM unnest($2::int[]) AS p ON CONFLICT DO NOTHING`,
-    [documentId, acl],
+    `INSERT INTO document_grants (document_id, principal_id, expires_at)
+     SELECT $1, t.p, t.e FROM unnest($2::int[], $3::timestamptz[]) AS t(p, e)
+     ON CONFLICT (document_id, principal_id) DO UPDATE SET expires_at = EXCLUDED.expires_at`,
+    [documentId, acl, acl.map((id) => expiry.get(id) ?? null)],
   );
   await db.query(`UPDATE chunks SET acl = $2 WHERE document_id = $1`, [documentId, acl]);
   await db.query(`UPDATE documents SET acl_hash = $2 WHERE id = $1`, [documentId, aclHash]);

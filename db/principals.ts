@@ -131,7 +131,8 @@ export interface Reader {
 export async function readersOf(db: Queryable, documentIds: readonly string[]): Promise<Reader[]> {
   const { rows } = await db.query<{ id: number; key: string; display_name: string }>(
     `WITH RECURSIVE down(id) AS (
-       SELECT principal_id FROM document_grants WHERE document_id = ANY($1::bigint[])
+       SELECT principal_id FROM document_grants
+       WHERE document_id = ANY($1::bigint[]) AND (expires_at IS NULL OR expires_at > now())
        UNION
        SELECT m.member_id FROM memberships m JOIN down d ON m.group_id = d.id
      )

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { ItemError, SourceDocument } from '../connectors/types.ts';
 import { inTransaction } from '../db/pool.ts';
-import { findDocuments, replaceGrants } from '../db/documents.ts';
+import { findDocuments, replaceGrants, type GrantRow } from '../db/documents.ts';
 import { ensurePrincipals, principalKey } from '../db/principals.ts';
 import { isAstryError } from '../core/errors.ts';
 import type { KeyProvider } from '../vault/key-provider.ts';
@@ -37,9 +37,9 @@ export interface BatchResult {
   errors: ItemError[];
 }
 
-/** sha256 over the sorted principal keys of a document's grants. */
+/** sha256 over the sorted principal keys (and expiries) of a document's grants. */
 export function aclHash(doc: Pick<SourceDocument, 'acl'>): string {
-  const keys = [...new Set(doc.acl.map(principalKey))].sort();
+  const keys = [...new Set(doc.acl.map((g) => `${principalKey(g)}${g.expiresAt ? `@${g.expiresAt.toISOString()}` : ''}`))].sort();
   return createHash('sha256').update(keys.join('\n')).digest('hex');
 }
 
@@ -73,7 +73,11 @@ export async function ingestBatch(deps: PipelineDeps, target: IngestTarget, docs
   if (docs.length === 0) return result;
   const stored = await findDocuments(deps.pool, target.connectionId, docs.map((d) => d.sourceId));
   const principalIds = await ensurePrincipals(deps.pool, target.workspaceId, docs.flatMap((d) => d.acl));
-  const idsOf = (doc: SourceDocument) => doc.acl.map((ref) => principalIds.get(principalKey(ref))).filter((id) => id !== undefined);
+  const grantsOf = (doc: SourceDocument): GrantRow[] =>
+    doc.acl.flatMap((grant) => {
+      const principalId = principalIds.get(principalKey(grant));
+      return principalId === undefined ? [] : [{ principalId, expiresAt: grant.expiresAt ?? null }];
+    });
 
   const toIndex: { doc: SourceDocument; hash: string }[] = [];
   for (const doc of docs) {
@@ -83,7 +87,7 @@ export async function ingestBatch(deps: PipelineDeps, target: IngestTarget, docs
       if (previous.aclHash === hash) {
         result.unchanged++;
       } else {
-        await inTransaction(deps.pool, (client) => replaceGrants(client, previous.id, idsOf(doc), hash));
+        await inTransaction(deps.pool, (client) => replaceGrants(client, previous.id, grantsOf(doc), hash));
         result.aclUpdated++;
       }
       continue;
@@ -96,7 +100,7 @@ export async function ingestBatch(deps: PipelineDeps, target: IngestTarget, docs
     try {
       const text = await documentText(deps, doc);
       const chunks = deps.chunker.chunk(text).map((c) => ({ ...c, embedding: [] as number[] }));
-      prepared.push({ doc, title: doc.title, text, chunks, principalIds: idsOf(doc), aclHash: hash });
+      prepared.push({ doc, title: doc.title, text, chunks, grants: grantsOf(doc), aclHash: hash });
     } catch (err) {
       result.errors.push(itemError(doc.sourceId, err));
     }

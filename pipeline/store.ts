@@ -1,6 +1,6 @@
 import pgvector from 'pgvector';
 import type { Queryable } from '../db/pool.ts';
-import { replaceGrants } from '../db/documents.ts';
+import { aclIds, replaceGrants, type GrantRow } from '../db/documents.ts';
 import type { KeyProvider } from '../vault/key-provider.ts';
 import { decrypt, encrypt, newDataKey, packSealed, unpackSealed, type VaultAad } from '../vault/envelope.ts';
 import { AstryError } from '../core/errors.ts';
@@ -12,7 +12,7 @@ export interface PreparedDocument {
   title: string;
   text: string;
   chunks: { ordinal: number; text: string; tokenCount: number; embedding: number[] }[];
-  principalIds: number[];
+  grants: GrantRow[];
   aclHash: string;
 }
 
@@ -61,7 +61,7 @@ export async function storeDocument(
       [row.id, ids.workspaceId, row.version, sealedBlob],
     );
     await db.query(`DELETE FROM chunks WHERE document_id = $1`, [row.id]);
-    const acl = [...new Set(prepared.principalIds)].sort((a, b) => a - b);
+    const acl = aclIds(prepared.grants);
     const sealedTexts = prepared.chunks.map((chunk) =>
       packSealed(encrypt(Buffer.from(chunk.text, 'utf8'), aad(ids.workspaceId, row.id, row.version, `chunk:${chunk.ordinal}`), dek)),
     );
@@ -83,7 +83,7 @@ export async function storeDocument(
   } finally {
     dek.fill(0);
   }
-  await replaceGrants(db, row.id, prepared.principalIds, prepared.aclHash);
+  await replaceGrants(db, row.id, prepared.grants, prepared.aclHash);
   return row.id;
 }
 

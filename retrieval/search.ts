@@ -72,6 +72,10 @@ export async function searchAuthorized(
          SELECT id, document_id, ordinal, embedding <=> $3::vector AS distance
          FROM chunks
          WHERE workspace_id = $1 AND acl && $2::int[]
+           -- A grant that lapsed at the source stops granting now, even before the next sync.
+           AND EXISTS (SELECT 1 FROM document_grants g
+                       WHERE g.document_id = chunks.document_id AND g.principal_id = ANY($2::int[])
+                         AND (g.expires_at IS NULL OR g.expires_at > now()))
          ORDER BY embedding <=> $3::vector
          LIMIT $4
        )

@@ -114,7 +114,7 @@ describe('authorized set: property test against an independent oracle', () => {
               doc: { sourceId: d.sourceId, containerId: 'c', kind: 'slack_day', title: d.sourceId, url: '', contentVersion: d.text, updatedAt: new Date(0), acl: d.grants.map(ref), content: { type: 'text', text: d.text } },
               title: d.sourceId, text: d.text,
               chunks: [{ ordinal: 0, text: d.text, tokenCount: 20, embedding: embedding ?? [] }],
-              principalIds: d.grants.map(idOf), aclHash: d.grants.join(','),
+              grants: d.grants.map((g) => ({ principalId: idOf(g) })), aclHash: d.grants.join(','),
             }),
           );
           documentIdOf.set(id, d.sourceId);

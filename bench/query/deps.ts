@@ -16,14 +16,14 @@ import { TopicModel, TopicQuestionEmbedder } from './company.ts';
 export const kekPath = (stateDir: string): string => join(stateDir, 'kek');
 
 /** AskDeps with the extractive model, a real audit log (own spool per process) and production budgets. */
-export async function benchAskDeps(pool: pg.Pool, stateDir: string, seed: number, process: string, search?: SearchOptions): Promise<AskDeps> {
+export async function benchAskDeps(pool: pg.Pool, stateDir: string, seed: number, processName: string, search?: SearchOptions): Promise<AskDeps> {
   const config = env();
   const [keys, signer, sandbox] = await Promise.all([
     LocalKeyFileProvider.open(kekPath(stateDir)),
     LocalEd25519Signer.open(join(stateDir, 'audit-ed25519.pem')),
     claimSandboxRoot(join(stateDir, 'sandboxes')),
   ]);
-  const audit = new AuditLog({ pool, spoolDir: join(stateDir, `audit-spool-${process}`), checkpointDir: join(stateDir, 'audit-checkpoints'), signer });
+  const audit = new AuditLog({ pool, spoolDir: join(stateDir, `audit-spool-${processName}`), checkpointDir: join(stateDir, 'audit-checkpoints'), signer });
   return {
     pool, keys, audit,
     embedder: new TopicQuestionEmbedder(new TopicModel(seed)),

@@ -162,15 +162,23 @@ export async function seedCompany(db: BenchDatabase, keys: KeyProvider, model: T
   try {
     await loader.query('SET synchronous_commit = off');
     let inflight: Promise<void> = Promise.resolve();
+    let prepareMs = 0;
+    let waitMs = 0;
     for (let done = 0; done < documents; ) {
       const n = Math.min(BATCH_DOCS, documents - done);
       const { rows } = await db.app.query<{ id: string }>(`SELECT nextval(pg_get_serial_sequence('documents', 'id'))::text AS id FROM generate_series(1, $1)`, [n]);
       // Generating and sealing the next batch overlaps Postgres inserting the previous one.
+      let t = performance.now();
       const batch = await prepareBatch(gen, keys, workspaceId, rows.map((r) => r.id), idOf);
+      prepareMs += performance.now() - t;
+      t = performance.now();
       await inflight;
+      waitMs += performance.now() - t;
       inflight = insertBatch(loader, workspaceId, connectionId, keys.keyId, batch);
       done += n;
-      if (done % 10_000 === 0 || done === documents) log(`  loaded ${done} documents (${Math.round((performance.now() - started) / 1000)} s)`);
+      if (done % 10_000 === 0 || done === documents) {
+        log(`  loaded ${done} documents (${Math.round((performance.now() - started) / 1000)} s; generating + sealing ${Math.round(prepareMs / 1000)} s, waiting for inserts ${Math.round(waitMs / 1000)} s)`);
+      }
     }
     await inflight;
   } finally {

@@ -73,9 +73,12 @@ export async function syncSlackPrincipals(
     const stale = (await documentsInContainer(deps.pool, ids.connectionId, channel.id)).filter((d) => d.aclHash !== hash);
     if (stale.length === 0) continue;
     const principalIds = await ensurePrincipals(deps.pool, ids.workspaceId, acl);
-    const grantIds = acl.map((ref) => principalIds.get(principalKey(ref))).filter((id) => id !== undefined);
+    const grants = acl.flatMap((ref) => {
+      const principalId = principalIds.get(principalKey(ref));
+      return principalId === undefined ? [] : [{ principalId }];
+    });
     for (const doc of stale) {
-      await inTransaction(deps.pool, (tx) => replaceGrants(tx, doc.id, grantIds, hash));
+      await inTransaction(deps.pool, (tx) => replaceGrants(tx, doc.id, grants, hash));
       aclUpdated++;
     }
   }
