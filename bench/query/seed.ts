@@ -42,7 +42,10 @@ export interface SeedReport {
   hnswSeconds: number;
   vacuumAnalyzeSeconds: number;
   totalSeconds: number;
-  sizesMiB: { chunksTable: number; hnswIndex: number; ginIndex: number; vaultBlobs: number };
+  sizesMiB: { chunksHeap: number; chunksToast: number; hnswIndex: number; ginIndex: number; vaultBlobs: number };
+  embeddingStorage: EmbeddingStorage;
+  /** Heap bytes per chunk row: below the vector's 1,540 bytes means the vectors live in the TOAST table. */
+  heapBytesPerChunk: number;
 }
 
 // Mirrors pipeline/store.ts (wrapContext, aad): checked after seeding by decrypting through readDocument.
@@ -151,10 +154,23 @@ async function seedPrincipals(db: BenchDatabase, keys: KeyProvider) {
   return { workspaceId, connectionId: connection.id, idOf };
 }
 
+/** Storage of chunks.embedding: as migrated (pgvector's default, external) or main (kept in the row). */
+export type EmbeddingStorage = 'schema' | 'main';
+
 /** Seeds `documents` documents (4 chunks each) into the fresh bench database. */
-export async function seedCompany(db: BenchDatabase, keys: KeyProvider, model: TopicModel, documents: number, log: (line: string) => void): Promise<SeedReport> {
+export async function seedCompany(
+  db: BenchDatabase,
+  keys: KeyProvider,
+  model: TopicModel,
+  opts: { documents: number; embeddingStorage: EmbeddingStorage; log: (line: string) => void },
+): Promise<SeedReport> {
+  const { documents, log } = opts;
   const started = performance.now();
   const { workspaceId, connectionId, idOf } = await seedPrincipals(db, keys);
+  // A row of a 1,540-byte vector plus a sealed ~800-byte chunk passes the 2 KB TOAST threshold, and
+  // pgvector's `external` storage lets Postgres move the vector out of line (the largest column).
+  // `main` moves the sealed text out instead, which retrieval never reads. Applies to rows written after it.
+  if (opts.embeddingStorage === 'main') await db.owner.query('ALTER TABLE chunks ALTER COLUMN embedding SET STORAGE MAIN');
   // Built once after loading: maintaining HNSW and GIN row by row would dominate the load.
   await db.owner.query('DROP INDEX chunks_embedding, chunks_acl');
   const gen = new DocumentGenerator(model);
@@ -209,9 +225,9 @@ export async function seedCompany(db: BenchDatabase, keys: KeyProvider, model: T
   const t = performance.now();
   await db.owner.query('VACUUM (ANALYZE) chunks, documents, document_grants, vault_blobs, principals, memberships');
   const vacuumAnalyzeSeconds = (performance.now() - t) / 1000;
-  const { rows: sizes } = await db.owner.query<{ t: string; i: string; g: string; b: string }>(
-    `SELECT pg_total_relation_size('chunks') - pg_indexes_size('chunks') AS t, pg_relation_size('chunks_embedding') AS i,
-            pg_relation_size('chunks_acl') AS g, pg_total_relation_size('vault_blobs') AS b`,
+  const { rows: sizes } = await db.owner.query<{ h: string; t: string; i: string; g: string; b: string }>(
+    `SELECT pg_relation_size('chunks') AS h, pg_total_relation_size('chunks') - pg_indexes_size('chunks') - pg_relation_size('chunks') AS t,
+            pg_relation_size('chunks_embedding') AS i, pg_relation_size('chunks_acl') AS g, pg_total_relation_size('vault_blobs') AS b`,
   );
   const mib = (x: string | undefined) => Math.round(Number(x ?? 0) / 2 ** 20);
   return {
@@ -219,7 +235,9 @@ export async function seedCompany(db: BenchDatabase, keys: KeyProvider, model: T
     chunks: documents * CHUNKS_PER_DOC,
     loadSeconds: round1(loadSeconds), ginSeconds: round1(ginSeconds), hnswSeconds: round1(hnswSeconds),
     vacuumAnalyzeSeconds: round1(vacuumAnalyzeSeconds), totalSeconds: round1((performance.now() - started) / 1000),
-    sizesMiB: { chunksTable: mib(sizes[0]?.t), hnswIndex: mib(sizes[0]?.i), ginIndex: mib(sizes[0]?.g), vaultBlobs: mib(sizes[0]?.b) },
+    sizesMiB: { chunksHeap: mib(sizes[0]?.h), chunksToast: mib(sizes[0]?.t), hnswIndex: mib(sizes[0]?.i), ginIndex: mib(sizes[0]?.g), vaultBlobs: mib(sizes[0]?.b) },
+    embeddingStorage: opts.embeddingStorage,
+    heapBytesPerChunk: Math.round(Number(sizes[0]?.h ?? 0) / (documents * CHUNKS_PER_DOC)),
   };
 }
 
