@@ -48,6 +48,7 @@ export class AuditLog {
   readonly #warn: (message: string, err?: unknown) => void;
   readonly #timer: NodeJS.Timeout;
   readonly #background = new Set<Promise<unknown>>();
+  readonly #checkpoints = new Set<Promise<unknown>>();
   readonly #onPoolError = (err: Error): void => this.#warn('audit: idle Postgres connection failed', err);
   #draining: Promise<unknown> = Promise.resolve();
   #drainInFlight = false;
@@ -90,8 +91,9 @@ export class AuditLog {
 
   /**
    * Moves every spooled event (this process's, and orphans of crashed ones) into the chain, in
-   * order, skipping any already stored. Resolves to the number inserted; rejects if Postgres is
-   * still unavailable or a spool file is corrupt (what was not drained stays spooled).
+   * order, skipping any already stored, and waits for pending checkpoints. Resolves to the number
+   * inserted; rejects if Postgres is still unavailable or a spool file is corrupt (what was not
+   * drained stays spooled).
    */
   drain(): Promise<number> {
     const run = this.#draining.then(() => this.#drainAll());
@@ -135,6 +137,7 @@ export class AuditLog {
         if (path !== own) this.#spool.release([path]);
       }
     }
+    await Promise.allSettled(this.#checkpoints);
     if (failure !== undefined) throw failure;
     return inserted;
   }
@@ -165,17 +168,18 @@ export class AuditLog {
     return inserted;
   }
 
-  /** Signs a checkpoint, in the background, when the inserted links pass a multiple of checkpointEvery. */
+  /** Signs a checkpoint, in the background, over every inserted link whose seq is a multiple of checkpointEvery. */
   #afterInsert(links: readonly ChainLink[]): void {
-    const last = links.at(-1);
-    if (!last || !links.some((l) => l.seq % this.#checkpointEvery === 0)) return;
-    this.#track(
-      withTimeout(
-        signCheckpoint(this.#signer, last).then((c) => recordCheckpoint(this.#pool, this.#checkpointDir, c)),
+    for (const link of links.filter((l) => l.seq % this.#checkpointEvery === 0)) {
+      const work = withTimeout(
+        signCheckpoint(this.#signer, link).then((c) => recordCheckpoint(this.#pool, this.#checkpointDir, c)),
         DRAIN_TIMEOUT_MS,
         'audit checkpoint',
-      ).catch((err: unknown) => this.#warn(`audit: checkpoint at seq ${last.seq} failed`, err)),
-    );
+      ).catch((err: unknown) => this.#warn(`audit: checkpoint at seq ${link.seq} failed`, err));
+      this.#track(work);
+      this.#checkpoints.add(work);
+      void work.then(() => this.#checkpoints.delete(work));
+    }
   }
 
   #backgroundDrain(): void {

@@ -29,20 +29,31 @@ export async function insertEntries(pool: pg.Pool, entries: readonly AuditEntry[
       const head = await client.query<{ seq: string; hash: Buffer }>(`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`);
       let seq = Number(head.rows[0]?.seq ?? 0);
       let prev = head.rows[0]?.hash ?? GENESIS_HASH;
-      const links: ChainLink[] = [];
+      const rows: { seq: number; entry: AuditEntry; prev: Buffer; hash: Buffer }[] = [];
       for (const entry of entries) {
         if (skip.has(entry.id)) continue;
         skip.add(entry.id);
         seq += 1;
         const hash = chainHash(prev, seq, entry);
-        await client.query(
-          `INSERT INTO audit_log (seq, event_id, workspace_id, at, entry, prev_hash, hash) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)`,
-          [seq, entry.id, entry.workspaceId, entry.at, canonicalJson(entry), prev, hash],
-        );
-        links.push({ seq, hash });
+        rows.push({ seq, entry, prev, hash });
         prev = hash;
       }
-      return links;
+      if (rows.length === 0) return [];
+      // One statement for the whole batch: a drain after an outage moves thousands of entries.
+      await client.query(
+        `INSERT INTO audit_log (seq, event_id, workspace_id, at, entry, prev_hash, hash)
+         SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::timestamptz[], $5::jsonb[], $6::bytea[], $7::bytea[])`,
+        [
+          rows.map((r) => r.seq),
+          rows.map((r) => r.entry.id),
+          rows.map((r) => r.entry.workspaceId),
+          rows.map((r) => r.entry.at),
+          rows.map((r) => canonicalJson(r.entry)),
+          rows.map((r) => r.prev),
+          rows.map((r) => r.hash),
+        ],
+      );
+      return rows.map(({ seq, hash }) => ({ seq, hash }));
     }),
     timeoutMs,
     'audit insert',

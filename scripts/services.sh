@@ -31,6 +31,8 @@ start_postgres() {
   su postgres -c "PGOPTIONS='-c client_min_messages=warning' psql -q -v ON_ERROR_STOP=1 -d postgres" <<'SQL' >/dev/null
 SELECT 'CREATE ROLE astry LOGIN CREATEDB PASSWORD ''astry''' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'astry') \gexec
 SELECT 'CREATE ROLE astry_app LOGIN PASSWORD ''astry_app''' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'astry_app') \gexec
+-- The owner may end the app role's sessions (DROP DATABASE ... WITH (FORCE) of test databases).
+GRANT astry_app TO astry;
 SELECT 'CREATE DATABASE astry OWNER astry' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'astry') \gexec
 \c template1
 CREATE EXTENSION IF NOT EXISTS vector;

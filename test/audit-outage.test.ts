@@ -17,23 +17,45 @@ import { TcpProxy } from './support/tcp-proxy.ts';
 const OUTAGE_MS = Number(process.env.ASTRY_AUDIT_OUTAGE_MS ?? 30_000);
 const APPENDERS = 20;
 
+/**
+ * Ends app-role pools and waits until their backends have exited: TestDatabase.drop() runs DROP
+ * DATABASE WITH (FORCE) as the owner, which may not terminate another role's backends, so one
+ * still exiting makes the drop fail (and leaves its client open, hanging the test process).
+ */
+async function endAppPools(owner: pg.Pool, pools: pg.Pool[]): Promise<void> {
+  for (const pool of pools) await pool.end();
+  for (let i = 0; i < 200; i += 1) {
+    const { rows } = await owner.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND usename = 'astry_app'`,
+    );
+    if (rows[0]?.n === 0) return;
+    await sleep(50);
+  }
+}
+
 describe('audit trail through a Postgres outage', () => {
   let db: TestDatabase;
   let dir: string;
   let signer: LocalEd25519Signer;
+  let app: pg.Pool;
+  let owner: pg.Pool;
 
   before(async () => {
     db = await freshDatabase();
+    app = new pg.Pool({ connectionString: db.url, max: 4 });
+    owner = new pg.Pool({ connectionString: db.ownerUrl, max: 1 });
     dir = await mkdtemp(join(tmpdir(), 'astry-audit-outage-'));
     signer = await LocalEd25519Signer.open(join(dir, 'audit.pem'));
   });
   after(async () => {
+    await endAppPools(owner, [app]);
+    await owner.end();
     await db.drop();
     await rm(dir, { recursive: true, force: true });
   });
 
   async function storedEvents(): Promise<Map<string, number>> {
-    const { rows } = await db.pool.query<{ key: string; n: string }>(
+    const { rows } = await app.query<{ key: string; n: string }>(
       `SELECT concat(entry->'details'->>'appender', '/', entry->'details'->>'n') AS key, count(*) AS n FROM audit_log GROUP BY 1`,
     );
     return new Map(rows.map((r) => [r.key, Number(r.n)]));
@@ -88,7 +110,7 @@ describe('audit trail through a Postgres outage', () => {
     }
     const drainMs = performance.now() - drainStarted;
     await log.close();
-    await pool.end();
+    await endAppPools(owner, [pool]);
     await proxy.close();
 
     assert.deepEqual(failures, []);
@@ -97,7 +119,7 @@ describe('audit trail through a Postgres outage', () => {
     const missing = appended.filter((key) => !stored.has(key));
     assert.deepEqual({ duplicates, missing }, { duplicates: [], missing: [] });
     assert.equal(stored.size, appended.length);
-    const verified = await verifyAudit(db.pool, { publicKey: signer.publicKey, checkpointDir: join(dir, 'checkpoints') });
+    const verified = await verifyAudit(app, { publicKey: signer.publicKey, checkpointDir: join(dir, 'checkpoints') });
     assert.equal(verified.ok, true, JSON.stringify(verified));
     assert.equal(verified.ok && verified.entries, appended.length);
 
@@ -140,11 +162,11 @@ describe('audit trail through a Postgres outage', () => {
     const spooled = await readSpool(join(spoolDir, file ?? ''), 0, true);
     assert.equal(spooled.entries.length, 50);
     assert.ok(spooled.tornBytes > 0);
-    await insertEntries(db.pool, spooled.entries.slice(0, 20), 5000);
+    await insertEntries(app, spooled.entries.slice(0, 20), 5000);
 
     const before = (await storedEvents()).size;
     const warnings: string[] = [];
-    const log = new AuditLog({ pool: db.pool, spoolDir, signer, checkpointDir: join(dir, 'checkpoints'), onWarning: (m) => warnings.push(m) });
+    const log = new AuditLog({ pool: app, spoolDir, signer, checkpointDir: join(dir, 'checkpoints'), onWarning: (m) => warnings.push(m) });
     assert.equal(await log.drain(), 30);
     await log.close();
     assert.deepEqual(await readdir(spoolDir), []);
@@ -152,6 +174,6 @@ describe('audit trail through a Postgres outage', () => {
     const stored = await storedEvents();
     assert.equal(stored.size - before, 50 - 20);
     for (let n = 0; n < 50; n += 1) assert.equal(stored.get(`crash/${n}`), 1, `crash/${n}`);
-    assert.equal((await verifyAudit(db.pool, { publicKey: signer.publicKey })).ok, true);
+    assert.equal((await verifyAudit(app, { publicKey: signer.publicKey })).ok, true);
   });
 });

@@ -3,6 +3,7 @@ import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { chainHash } from '../audit/chain.ts';
 import { checkpointPayload, LocalEd25519Signer } from '../audit/checkpoint.ts';
@@ -13,12 +14,29 @@ import { freshDatabase, type TestDatabase } from './support/database.ts';
 
 const ENTRIES = 45;
 
+/**
+ * Ends app-role pools and waits until their backends have exited: TestDatabase.drop() runs DROP
+ * DATABASE WITH (FORCE) as the owner, which may not terminate another role's backends, so one
+ * still exiting makes the drop fail (and leaves its client open, hanging the test process).
+ */
+async function endAppPools(owner: pg.Pool, pools: pg.Pool[]): Promise<void> {
+  for (const pool of pools) await pool.end();
+  for (let i = 0; i < 200; i += 1) {
+    const { rows } = await owner.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND usename = 'astry_app'`,
+    );
+    if (rows[0]?.n === 0) return;
+    await sleep(50);
+  }
+}
+
 describe('audit trail', () => {
   let db: TestDatabase;
   let dir: string;
   let checkpointDir: string;
   let signer: LocalEd25519Signer;
   let owner: pg.Pool;
+  let app: pg.Pool;
   let second: pg.Pool;
   const logs: AuditLog[] = [];
   const warnings: string[] = [];
@@ -29,9 +47,10 @@ describe('audit trail', () => {
     checkpointDir = join(dir, 'checkpoints');
     signer = await LocalEd25519Signer.open(join(dir, 'keys', 'audit.pem'));
     owner = new pg.Pool({ connectionString: db.ownerUrl, max: 2 });
+    app = new pg.Pool({ connectionString: db.url, max: 8 });
     // Two logs on two pools stand for two worker processes appending to one chain at once.
     second = new pg.Pool({ connectionString: db.url, max: 4 });
-    for (const [i, pool] of [db.pool, second].entries()) {
+    for (const [i, pool] of [app, second].entries()) {
       const onWarning = (m: string): number => warnings.push(m);
       logs.push(new AuditLog({ pool, spoolDir: join(dir, `spool-${i}`), checkpointDir, signer, checkpointEvery: 10, onWarning }));
     }
@@ -49,12 +68,14 @@ describe('audit trail', () => {
         }),
       ),
     );
+    // Appends that outran insertTimeoutMs on a loaded machine wait in the spool: settle them first.
+    for (const log of logs) await log.drain();
     await logs[0]?.checkpoint();
   });
 
   after(async () => {
     for (const log of logs) await log.close();
-    await second.end();
+    await endAppPools(owner, [app, second]);
     await owner.end();
     await db.drop();
     await rm(dir, { recursive: true, force: true });
@@ -87,14 +108,15 @@ describe('audit trail', () => {
   }
 
   test('concurrent appenders build one gap-free chain that verifies with its checkpoints', async () => {
-    const { rows } = await db.pool.query<{ n: string; max: string; ids: string }>(
+    const { rows } = await app.query<{ n: string; max: string; ids: string }>(
       `SELECT count(*) AS n, max(seq) AS max, count(DISTINCT event_id) AS ids FROM audit_log`,
     );
     assert.deepEqual(rows[0], { n: String(ENTRIES), max: String(ENTRIES), ids: String(ENTRIES) });
     const files = (await readdir(checkpointDir)).filter((f) => f.endsWith('.json'));
     assert.deepEqual(files.map((f) => Number(f.slice(0, 20))).sort((a, b) => a - b), [10, 20, 30, 40, 45]);
-    assert.deepEqual(await verify(db.pool), { ok: true, entries: ENTRIES, checkpoints: 10 });
-    assert.deepEqual(warnings, []);
+    assert.deepEqual(await verify(app), { ok: true, entries: ENTRIES, checkpoints: 10 });
+    // Spooling (an insert that outran its timeout on a loaded machine) is allowed; nothing else is.
+    assert.deepEqual(warnings.filter((w) => !w.endsWith('spooling')), []);
   });
 
   test('a modified entry is reported at its seq', async () => {
@@ -167,11 +189,11 @@ describe('audit trail', () => {
     bytes[0] = (bytes[0] ?? 0) ^ 1;
     await writeFile(file, JSON.stringify({ ...checkpoint, signature: bytes.toString('base64') }));
     try {
-      assertBrokenAt(await verify(db.pool), 20, /invalid signature/);
+      assertBrokenAt(await verify(app), 20, /invalid signature/);
     } finally {
       await writeFile(file, original);
     }
-    assert.equal((await verify(db.pool)).ok, true);
+    assert.equal((await verify(app)).ok, true);
 
     const mallory = await LocalEd25519Signer.open(join(dir, 'mallory', 'key.pem'));
     const result = await tampered(async (c) => {
@@ -188,10 +210,10 @@ describe('audit trail', () => {
   test('the application role may not update, delete or truncate the audit tables, nor disable their triggers', async () => {
     for (const table of ['audit_log', 'audit_checkpoints']) {
       for (const sql of [`UPDATE ${table} SET seq = seq WHERE seq = 10`, `DELETE FROM ${table} WHERE seq = 10`, `TRUNCATE ${table}`, `ALTER TABLE ${table} DISABLE TRIGGER USER`]) {
-        await assert.rejects(db.pool.query(sql), (err: Error & { code?: string }) => err.code === '42501', sql);
+        await assert.rejects(app.query(sql), (err: Error & { code?: string }) => err.code === '42501', sql);
       }
     }
-    assert.equal((await verify(db.pool)).ok, true);
+    assert.equal((await verify(app)).ok, true);
   });
 
   test('the triggers stop even the owner who has not disabled them', async () => {
@@ -214,7 +236,7 @@ describe('audit trail', () => {
   test('an invalid event is refused at once and nothing is recorded', async () => {
     await assert.rejects(logs[0]?.append({ workspaceId: '1', type: 'query', actor: 'u', outcome: 'x', costUsd: Infinity }) ?? Promise.resolve());
     await assert.rejects(logs[0]?.append({ workspaceId: '1', type: 'query', actor: 'u', outcome: 'x', details: { when: new Date() } }) ?? Promise.resolve());
-    const { rows } = await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM audit_log`);
+    const { rows } = await app.query<{ n: string }>(`SELECT count(*) AS n FROM audit_log`);
     assert.equal(rows[0]?.n, String(ENTRIES));
   });
 });

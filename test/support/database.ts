@@ -37,8 +37,20 @@ export async function freshDatabase(): Promise<TestDatabase> {
       await pool.end();
       const client = new pg.Client({ connectionString: base.toString() });
       await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
+      try {
+        // Backends of the app role may still be exiting; FORCE ends them (astry is granted astry_app).
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+            break;
+          } catch (err) {
+            if (attempt >= 5) throw err;
+            await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+          }
+        }
+      } finally {
+        await client.end();
+      }
     },
   };
 }
