@@ -54,3 +54,8 @@ export interface ChatTransport {
   readonly reportsFullPromptTokens: boolean;
   complete(call: ChatCall): Promise<ChatResult>;
 }
+
+/** Tool specs in the `tools` shape both Chat Completions and Ollama's /api/chat accept. */
+export function wireTools(tools: readonly ToolSpec[]): { type: 'function'; function: { name: string; description: string; parameters: unknown } }[] {
+  return tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }));
+}

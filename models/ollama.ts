@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { AstryError } from '../core/errors.ts';
-import type { ChatCall, ChatMessage, ChatResult, ChatTransport, FinishReason } from './chat.ts';
+import { wireTools, type ChatCall, type ChatMessage, type ChatResult, type ChatTransport, type FinishReason } from './chat.ts';
 import { postJson } from './http.ts';
 import { runAgentLoop } from './loop.ts';
 import { type ModelPrice, priceOf } from './prices.ts';
@@ -143,10 +143,7 @@ export class OllamaProvider implements ModelProvider, ChatTransport {
     const body = {
       model: o.model,
       messages: call.messages.map(toWire),
-      tools: call.tools.map((t) => ({
-        type: 'function',
-        function: { name: t.name, description: t.description, parameters: t.parameters },
-      })),
+      tools: wireTools(call.tools),
       stream: false,
       options: { num_predict: call.maxOutputTokens },
     };
