@@ -11,27 +11,11 @@ import { AuditLog } from '../audit/log.ts';
 import { readSpool } from '../audit/spool.ts';
 import { insertEntries } from '../audit/store.ts';
 import { verifyAudit } from '../audit/verify.ts';
-import { freshDatabase, type TestDatabase } from './support/database.ts';
+import { endAppPools, freshDatabase, type TestDatabase } from './support/database.ts';
 import { TcpProxy } from './support/tcp-proxy.ts';
 
 const OUTAGE_MS = Number(process.env.ASTRY_AUDIT_OUTAGE_MS ?? 30_000);
 const APPENDERS = 20;
-
-/**
- * Ends app-role pools and waits until their backends have exited: TestDatabase.drop() runs DROP
- * DATABASE WITH (FORCE) as the owner, which may not terminate another role's backends, so one
- * still exiting makes the drop fail (and leaves its client open, hanging the test process).
- */
-async function endAppPools(owner: pg.Pool, pools: pg.Pool[]): Promise<void> {
-  for (const pool of pools) await pool.end();
-  for (let i = 0; i < 200; i += 1) {
-    const { rows } = await owner.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND usename = 'astry_app'`,
-    );
-    if (rows[0]?.n === 0) return;
-    await sleep(50);
-  }
-}
 
 describe('audit trail through a Postgres outage', () => {
   let db: TestDatabase;

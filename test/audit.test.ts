@@ -3,32 +3,15 @@ import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { chainHash } from '../audit/chain.ts';
 import { checkpointPayload, LocalEd25519Signer } from '../audit/checkpoint.ts';
 import { AuditLog } from '../audit/log.ts';
 import { verifyAudit, type VerifyResult } from '../audit/verify.ts';
 import type { Queryable } from '../db/pool.ts';
-import { freshDatabase, type TestDatabase } from './support/database.ts';
+import { endAppPools, freshDatabase, type TestDatabase } from './support/database.ts';
 
 const ENTRIES = 45;
-
-/**
- * Ends app-role pools and waits until their backends have exited: TestDatabase.drop() runs DROP
- * DATABASE WITH (FORCE) as the owner, which may not terminate another role's backends, so one
- * still exiting makes the drop fail (and leaves its client open, hanging the test process).
- */
-async function endAppPools(owner: pg.Pool, pools: pg.Pool[]): Promise<void> {
-  for (const pool of pools) await pool.end();
-  for (let i = 0; i < 200; i += 1) {
-    const { rows } = await owner.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND usename = 'astry_app'`,
-    );
-    if (rows[0]?.n === 0) return;
-    await sleep(50);
-  }
-}
 
 describe('audit trail', () => {
   let db: TestDatabase;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { env } from '../../core/env.ts';
 import { migrate } from '../../db/migrate.ts';
@@ -53,4 +54,20 @@ export async function freshDatabase(): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/**
+ * Ends app-role pools and waits until their backends have exited: TestDatabase.drop() runs DROP
+ * DATABASE WITH (FORCE) as the owner, which may not terminate another role's backends, so one
+ * still exiting makes the drop fail (and leaves its client open, hanging the test process).
+ */
+export async function endAppPools(owner: pg.Pool, pools: pg.Pool[]): Promise<void> {
+  for (const pool of pools) await pool.end();
+  for (let i = 0; i < 200; i += 1) {
+    const { rows } = await owner.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND usename = 'astry_app'`,
+    );
+    if (rows[0]?.n === 0) return;
+    await sleep(50);
+  }
 }
