@@ -4,7 +4,7 @@
 // query worker (BullMQ, concurrency 2, extractive model). Results: docs/query-benchmarks.md.
 // Usage: node bench/query-latency.ts [--docs 50000] [--seed 7] [--queries 100] [--asks 50] [--jobs 200]
 //        [--concurrency 2] [--ef N] [--exact-max-visible N] [--max-scan-tuples N]
-//        [--phases recall,identity,asks,throughput] [--embedding-storage schema|main]
+//        [--phases recall,identity,asks,throughput] [--embedding-storage schema|main] [--ef-construction N]
 //        [--keep-db] [--reuse-db astry_bench_…]
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -37,6 +37,7 @@ const { values } = parseArgs({
     'max-scan-tuples': { type: 'string' },
     phases: { type: 'string', default: 'recall,identity,asks,throughput' },
     'embedding-storage': { type: 'string', default: 'schema' },
+    'ef-construction': { type: 'string' },
     'keep-db': { type: 'boolean', default: false },
     'reuse-db': { type: 'string' },
   },
@@ -65,8 +66,9 @@ if (exactMaxVisible !== undefined) search.exactMaxVisible = exactMaxVisible;
 if (maxScanTuples !== undefined) search.maxScanTuples = maxScanTuples;
 
 const embeddingStorage = z.enum(['schema', 'main']).parse(values['embedding-storage']);
+const efConstruction = count('ef-construction', values['ef-construction'], 4);
 const log = (line: string) => console.log(line);
-const MetaSchema = z.object({ seed: z.number().int(), docs: z.number().int(), embeddingStorage: z.enum(['schema', 'main']) });
+const MetaSchema = z.object({ seed: z.number().int(), docs: z.number().int(), embeddingStorage: z.enum(['schema', 'main']), efConstruction: z.number().int().nullable().default(null) });
 
 const db = await openBenchDatabase(values['reuse-db']);
 const stateDir = join(tmpdir(), 'astry-bench', db.name);
@@ -79,13 +81,13 @@ try {
   let seeding: SeedReport | undefined;
   if (values['reuse-db'] === undefined) {
     log(`seeding ${docs} documents (${docs * 4} chunks) into ${db.name} …`);
-    seeding = await seedCompany(db, keys, model, { documents: docs, embeddingStorage, log });
-    await writeFile(join(stateDir, 'meta.json'), JSON.stringify({ seed, docs, embeddingStorage, seeding }));
+    seeding = await seedCompany(db, keys, model, { documents: docs, embeddingStorage, efConstruction, log });
+    await writeFile(join(stateDir, 'meta.json'), JSON.stringify({ seed, docs, embeddingStorage, efConstruction: efConstruction ?? null, seeding }));
   } else {
     const meta = MetaSchema.parse(JSON.parse(await readFile(join(stateDir, 'meta.json'), 'utf8')));
     if (meta.seed !== seed) throw new RangeError(`${db.name} was seeded with --seed ${meta.seed}`);
     if (meta.embeddingStorage !== embeddingStorage) throw new RangeError(`${db.name} was seeded with --embedding-storage ${meta.embeddingStorage}`);
-    log(`reusing ${db.name} (${meta.docs} documents, seed ${meta.seed}, embedding storage ${meta.embeddingStorage})`);
+    log(`reusing ${db.name} (${meta.docs} documents, seed ${meta.seed}, embedding storage ${meta.embeddingStorage}, ef_construction ${meta.efConstruction ?? 'schema'})`);
   }
   const company = await describeCompany(db.app);
   const verified = await verifySealing(db.app, keys, 50);
@@ -122,16 +124,16 @@ try {
 
   console.log('');
   if (seeding) {
-    console.log(`seeding: ${seeding.documents} documents / ${seeding.chunks} chunks in ${seeding.totalSeconds} s (load ${seeding.loadSeconds} s, GIN ${seeding.ginSeconds} s, HNSW ${seeding.hnswSeconds} s, VACUUM ANALYZE ${seeding.vacuumAnalyzeSeconds} s)`);
+    console.log(`seeding: ${seeding.documents} documents / ${seeding.chunks} chunks in ${seeding.totalSeconds} s (load ${seeding.loadSeconds} s, GIN ${seeding.ginSeconds} s, HNSW ${seeding.hnswSeconds} s (ef_construction ${seeding.efConstruction}), VACUUM ANALYZE ${seeding.vacuumAnalyzeSeconds} s)`);
     console.log(`  chunks heap ${seeding.sizesMiB.chunksHeap} MiB (${seeding.heapBytesPerChunk} B/row, embedding storage: ${seeding.embeddingStorage}), TOAST ${seeding.sizesMiB.chunksToast} MiB, HNSW ${seeding.sizesMiB.hnswIndex} MiB, GIN ${seeding.sizesMiB.ginIndex} MiB, vault blobs ${seeding.sizesMiB.vaultBlobs} MiB`);
   }
   if (recall) {
     console.log(`\nrecall@${recall.k} vs exact search over the same authorized rows (${recall.queriesPerAsker} queries per asker; exact neighbours at cosine ${recall.neighbourCosine.top1} (1st) / ${recall.neighbourCosine.top10} (10th))`);
     console.log(table(
-      ['asker', 'visible', 'config', 'paths', 'recall mean', 'min', 'own topics / any topic', 'queries < 1', 'ms p50 / p95'],
+      ['asker', 'visible', 'config', 'paths', 'recall mean', 'min', 'own topics / any topic', 'queries < 1', '< 0.5', 'ms p50 / p95'],
       recall.rows.map((r) => [
         r.asker, String(r.visibleChunks), r.config, Object.entries(r.paths).map(([p, n]) => `${p} ${n}`).join(', '),
-        String(r.recall.mean), String(r.recall.min), `${r.recall.home} / ${r.recall.other}`, String(r.recall.belowOne), cell(r.latencyMs),
+        String(r.recall.mean), String(r.recall.min), `${r.recall.home} / ${r.recall.other}`, String(r.recall.belowOne), String(r.recall.misses), cell(r.latencyMs),
       ]),
     ));
   }
@@ -149,7 +151,7 @@ try {
     console.log(`\nedge identity, ms p50 / p95: verify RS256 ${cell(identity.verifyRs256Ms)}, ES256 ${cell(identity.verifyEs256Ms)}, resolveUser ${cell(identity.resolveUserMs)}, verify + resolve ${cell(identity.edgeTotalMs)}; first verify (JWKS fetch) ${identity.coldVerifyMs}`);
   }
   if (throughput) {
-    console.log(`\nthroughput: ${throughput.questionsPerMinute} questions/min (${throughput.jobs - throughput.failed}/${throughput.jobs} in ${throughput.wallSeconds} s, concurrency ${throughput.concurrency}, ${cpus().length} cores); in-worker time ${cell(throughput.serviceMs)} ms; CPU ${throughput.cpuSeconds.worker} s worker + tool runners, ${throughput.cpuSeconds.restOfHost} s rest of host`);
+    console.log(`\nthroughput: ${throughput.questionsPerMinute} questions/min (${throughput.jobs - throughput.failed}/${throughput.jobs} in ${throughput.wallSeconds} s, concurrency ${throughput.concurrency}, ${cpus().length} cores); in-worker time ${cell(throughput.serviceMs)} ms; CPU ${throughput.cpuSeconds.worker} s worker process, ${throughput.cpuSeconds.restOfHost} s rest of host (tool runners, Postgres, Redis, driver, other load)`);
   }
   console.log(`load average ${loadavg().map(round1).join(' ')}; uptime of this run ${round1(performance.now() / 1000)} s`);
   console.log(JSON.stringify({ bench: 'query-latency', docs, seed, search, embeddingStorage, database: db.name, cores: cpus().length, seeding, company: { ...company, askers: company.askers.map(({ principalSet: _, ...a }) => a) }, recall, identity, asks, throughput }));

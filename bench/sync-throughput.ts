@@ -166,6 +166,14 @@ models.chunker.chunk = (text, opts) => {
     chunking.ms += performance.now() - start;
   }
 };
+// Temporal's runtime turns these signals into a worker shutdown, which leaves the running sync
+// waiting forever; an interrupted benchmark should still drop its database.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`${signal}: dropping the benchmark database`);
+    void harness.db.drop().finally(() => process.exit(130));
+  });
+}
 await harness.startWorker();
 const tokenizer = await AutoTokenizer.from_pretrained(env().ASTRY_EMBED_MODEL);
 // One small forward pass first, so ONNX session warm-up is charged to neither side.

@@ -1,11 +1,16 @@
 #!/usr/bin/env node
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
+import { parseSlackEnv } from '../slackbot/config.ts';
+import { startSlackBotFromEnv } from '../slackbot/runtime.ts';
 import { AstryError, isAstryError } from '../core/errors.ts';
 import { migrate } from '../db/migrate.ts';
 import { activityDepsFromEnv } from '../workflows/runtime.ts';
 import { createSyncWorker } from '../workflows/worker.ts';
-import { connectSlack, setPaused, showConnections } from './commands/connections.ts';
+import { connectSlack, connectSource, setPaused, showConnections } from './commands/connections.ts';
 import { printIndexReport } from './commands/report.ts';
+import { showIdentities } from './commands/identities.ts';
 import { syncNow } from './commands/sync.ts';
 import { askApi, auditVerify, printAnswer, runApi, runQueryWorker } from './commands/query.ts';
 import { loginWithHint } from '../fixtures/idp/server.ts';
@@ -55,6 +60,36 @@ connect
   .option('--api-url <url>', 'Slack Web API base URL (an emulator for the demo)', 'https://slack.com/api/')
   .action(action(async (opts: { token: string; name: string; apiUrl: string }) => connectSlack(ctx, opts)));
 
+connect
+  .command('graph')
+  .description('connect SharePoint/OneDrive through Microsoft Graph (app-only: client credentials)')
+  .requiredOption('--tenant <id>', 'Entra tenant id')
+  .requiredOption('--client-id <id>', 'app registration client id')
+  .requiredOption('--secret <secret>', 'client secret; stored encrypted')
+  .option('--name <name>', 'connection name', 'graph')
+  .option('--graph-url <url>', 'Graph base URL (an emulator for the demo)')
+  .option('--authority-url <url>', 'token authority base URL')
+  .option('--ca-file <path>', 'extra CA certificate (PEM) to trust, e.g. the emulator\'s')
+  .action(action(async (o: { tenant: string; clientId: string; secret: string; name: string; graphUrl?: string; authorityUrl?: string; caFile?: string }) => {
+    const config = {
+      tenantId: o.tenant, clientId: o.clientId,
+      ...(o.graphUrl ? { graphUrl: o.graphUrl } : {}),
+      ...(o.authorityUrl ? { authorityUrl: o.authorityUrl } : {}),
+      ...(o.caFile ? { caPem: await readFile(o.caFile, 'utf8') } : {}),
+    };
+    await connectSource(ctx, { source: 'graph', name: o.name, config, secret: o.secret });
+  }));
+connect
+  .command('drive')
+  .description('connect Google Drive (shared drives and My Drive) with the Admin SDK for groups')
+  .requiredOption('--token <token>', 'OAuth access token of the crawl account; stored encrypted')
+  .option('--name <name>', 'connection name', 'drive')
+  .option('--root-url <url>', 'Drive API root URL (an emulator for the demo)', 'https://www.googleapis.com/')
+  .option('--admin-root-url <url>', 'Admin SDK root URL')
+  .action(action((o: { token: string; name: string; rootUrl: string; adminRootUrl?: string }) =>
+    connectSource(ctx, { source: 'drive', name: o.name, config: { rootUrl: o.rootUrl, ...(o.adminRootUrl ? { adminRootUrl: o.adminRootUrl } : {}) }, secret: o.token }),
+  ));
+
 program.command('connections').description('list connections: last sync, documents, errors').action(action(() => showConnections(ctx)));
 
 program
@@ -67,11 +102,26 @@ program.command('pause <connection>').description('pause scheduled syncs').actio
 program.command('resume <connection>').description('resume scheduled syncs').action(action((name: string) => setPaused(ctx, name, false)));
 
 program
+  .command('identities')
+  .description('source accounts and the canonical users they resolve to')
+  .option('--unlinked', 'only identities not linked to a canonical email: user (guests, externals, no verified email)')
+  .action(action((opts: { unlinked?: boolean }) => showIdentities(ctx, opts)));
+
+program
   .command('index <connection>')
   .description('what a connection indexed per channel, and who can read it')
   .action(action((name: string) => printIndexReport(ctx, name)));
 
 program.command('query-worker').description('answer queued questions (refuses to start without OS confinement)').action(action(() => runQueryWorker(ctx)));
+program
+  .command('slackbot')
+  .description('post answers to questions asked in Slack (runs beside the query worker; needs ASTRY_SLACK_SIGNING_SECRET)')
+  .action(action(async () => {
+    const bot = await startSlackBotFromEnv(ctx.env, parseSlackEnv(process.env));
+    console.log(`Slack bot ready (team ${bot.deps.teamId}, connection ${bot.deps.connectionId})`);
+    await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+    await bot.close();
+  }));
 program.command('api').description('serve the HTTP API (POST /v1/ask, GET /openapi.json)').action(action(() => runApi(ctx)));
 
 program

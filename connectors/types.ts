@@ -50,6 +50,14 @@ export type DocumentContent =
   | { type: 'text'; text: string }
   | { type: 'file'; fileName: string; mimeType: string; sizeBytes: number; fetch: () => Promise<Buffer> };
 
+/** A person a document concerns, named by their id in the source (Slack `U…`): provenance for erasure. */
+export interface DocumentSubject {
+  /** As SourceIdentity.sourceUserId. */
+  sourceUserId: string;
+  /** `author`: wrote (part of) it; `mentioned`: named in it (e.g. a Slack `<@U…>` mention). */
+  role: 'author' | 'mentioned';
+}
+
 /** One indexable unit (a Slack thread, a channel's day of loose messages, a file). */
 export interface SourceDocument {
   /** Stable id within the connection, e.g. `thread:C1:1700000000.000100`. */
@@ -66,6 +74,11 @@ export interface SourceDocument {
   /** Principals granted read access; the document is readable by the union of their members. */
   acl: Grant[];
   content: DocumentContent;
+  /**
+   * The people this document concerns (authors, mentioned people), recorded as its provenance so an
+   * erasure can find it and a suppression rule can refuse it. Absent: the connector does not say.
+   */
+  subjects?: DocumentSubject[];
 }
 
 /** A failure confined to one item; the run records it and goes on. */

@@ -8,13 +8,18 @@ export interface ResolvedUser {
   principalId: number;
   /** Lowercased verified email: the principal's key is `email:<email>`. */
   email: string;
-  /** From the token's `astry_clearance` claim; 0 when absent. */
+  /**
+   * The clearance stored from the IdP directory (SCIM attribute on the user, or set on one of the
+   * user's groups: the highest wins); when none is stored, the token's `astry_clearance` claim; else 0.
+   */
   clearance: number;
   displayName: string;
 }
 
 /** The custom claim carrying a user's clearance level, set by the IdP. */
 export const CLEARANCE_CLAIM = 'astry_clearance';
+/** Highest clearance level, claimed or stored (principals.clearance is a non-negative int4). */
+export const MAX_CLEARANCE = 2_147_483_647;
 
 // The IdP is trusted for these claims only because the token's signature was verified.
 const IdentityClaims = z.object({
@@ -22,7 +27,7 @@ const IdentityClaims = z.object({
   email_verified: z.boolean().optional(),
   // Cosmetic only: a malformed name is dropped, not a reason to refuse.
   name: z.string().optional().catch(undefined),
-  [CLEARANCE_CLAIM]: z.number().int().min(0).max(1_000).optional(),
+  [CLEARANCE_CLAIM]: z.number().int().min(0).max(MAX_CLEARANCE).optional(),
 });
 
 /**
@@ -40,8 +45,16 @@ export async function resolveUser(db: Queryable, workspaceId: string, token: Ver
   // Absent email_verified is accepted (many IdPs only send verified addresses); an explicit false is not.
   if (claims.email_verified === false) throw new IdentityError('FORBIDDEN', `email of sub ${token.subject} is not verified`);
 
-  const { rows } = await db.query<{ id: number; display_name: string; active: boolean }>(
-    `SELECT id, display_name, active FROM principals WHERE workspace_id = $1 AND kind = 'user' AND key = $2`,
+  // One round trip: the user and the highest clearance stored on them or any group they reach.
+  const { rows } = await db.query<{ id: number; display_name: string; active: boolean; clearance: number | null }>(
+    `WITH RECURSIVE u AS (
+       SELECT id, display_name, active FROM principals WHERE workspace_id = $1 AND kind = 'user' AND key = $2
+     ), reach(id) AS (
+       SELECT id FROM u
+       UNION
+       SELECT m.group_id FROM memberships m JOIN reach r ON m.member_id = r.id
+     )
+     SELECT u.id, u.display_name, u.active, (SELECT max(p.clearance) FROM reach JOIN principals p ON p.id = reach.id) AS clearance FROM u`,
     [workspaceId, `email:${claims.email}`],
   );
   const row = rows[0];
@@ -50,7 +63,7 @@ export async function resolveUser(db: Queryable, workspaceId: string, token: Ver
   return {
     principalId: row.id,
     email: claims.email,
-    clearance: claims[CLEARANCE_CLAIM] ?? 0,
+    clearance: row.clearance ?? claims[CLEARANCE_CLAIM] ?? 0,
     displayName: row.display_name || claims.name || claims.email,
   };
 }

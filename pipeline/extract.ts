@@ -22,7 +22,7 @@ export interface ExtractLimits {
 /** Default cap on extracted text; see `extractText` for why exceeding it is an error. */
 export const DEFAULT_MAX_TEXT_CHARS = 5 * 1024 * 1024;
 
-type Kind = 'txt' | 'md' | 'html' | 'pdf' | 'docx';
+type Kind = 'txt' | 'md' | 'html' | 'pdf' | 'docx' | 'xlsx' | 'pptx';
 
 // Maps, not object literals: a hostile "constructor" or "__proto__" type must not hit a prototype.
 const KIND_BY_MIME = new Map<string, Kind>([
@@ -33,6 +33,8 @@ const KIND_BY_MIME = new Map<string, Kind>([
   ['application/xhtml+xml', 'html'],
   ['application/pdf', 'pdf'],
   ['application/vnd.openxmlformats-officedocument.wordprocessingml.document', 'docx'],
+  ['application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', 'xlsx'],
+  ['application/vnd.openxmlformats-officedocument.presentationml.presentation', 'pptx'],
 ]);
 
 const KIND_BY_EXTENSION = new Map<string, Kind>([
@@ -45,6 +47,8 @@ const KIND_BY_EXTENSION = new Map<string, Kind>([
   ['xhtml', 'html'],
   ['pdf', 'pdf'],
   ['docx', 'docx'],
+  ['xlsx', 'xlsx'],
+  ['pptx', 'pptx'],
 ]);
 
 /** Mime types that say nothing about the content, so the file extension decides. */
@@ -65,7 +69,7 @@ function kindOf(fileName: string, mimeType: string): Kind {
 }
 
 /**
- * Extracts normalized plain text from a txt, md, html, pdf or docx file.
+ * Extracts normalized plain text from a txt, md, html, pdf, docx, xlsx or pptx file.
  *
  * Throws UNSUPPORTED_TYPE for other kinds, TOO_LARGE when the file exceeds `maxBytes` (before parsing)
  * or the text exceeds `maxTextChars`, EXTRACT_FAILED when the parser fails or runs out of time.
@@ -195,7 +199,64 @@ async function parse(kind: ParsedKind, bytes: Buffer): Promise<string> {
       const { default: mammoth } = await import('mammoth');
       return (await mammoth.extractRawText({ buffer: bytes })).value;
     }
+    case 'xlsx':
+    case 'pptx':
+      return parseOoxml(kind, bytes);
   }
+}
+
+/** XML text with its five entities and numeric character references decoded. */
+function xmlText(s: string): string {
+  return s.replace(/&(#x[0-9a-f]+|#\d+|lt|gt|amp|quot|apos);/gi, (_, e: string) => {
+    const named: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+    if (e[0] !== '#') return named[e.toLowerCase()] ?? '';
+    const code = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+    return Number.isFinite(code) && code <= 0x10ffff ? String.fromCodePoint(code) : '';
+  });
+}
+
+/** Parts named `<prefix><n>.xml`, in numeric order (sheet2 before sheet10). */
+function numberedParts(names: string[], prefix: string): string[] {
+  const n = (name: string) => Number(/(\d+)\.xml$/.exec(name)?.[1] ?? 0);
+  return names.filter((name) => name.startsWith(prefix) && /\d+\.xml$/.test(name)).sort((a, b) => n(a) - n(b));
+}
+
+/**
+ * Excel: each sheet's cells (shared strings resolved, inline strings, values), one row per line,
+ * tab-separated. PowerPoint: each slide's text runs, one paragraph per line, slides in order.
+ */
+async function parseOoxml(kind: 'xlsx' | 'pptx', bytes: Buffer): Promise<string> {
+  const { default: JSZip } = await import('jszip');
+  const zip = await JSZip.loadAsync(bytes);
+  const read = async (name: string) => (await zip.file(name)?.async('string')) ?? '';
+  const names = Object.keys(zip.files);
+  if (kind === 'pptx') {
+    const slides = await Promise.all(numberedParts(names, 'ppt/slides/slide').map(read));
+    return slides
+      .map((xml) => [...xml.matchAll(/<a:p\b[^>]*>([\s\S]*?)<\/a:p>/g)].map((p) => [...(p[1] ?? '').matchAll(/<a:t\b[^>]*>([^<]*)<\/a:t>/g)].map((t) => xmlText(t[1] ?? '')).join('')).join('\n'))
+      .join('\n\n');
+  }
+  const shared = [...(await read('xl/sharedStrings.xml')).matchAll(/<si\b[^>]*>([\s\S]*?)<\/si>/g)].map((si) =>
+    [...(si[1] ?? '').matchAll(/<t\b[^>]*>([^<]*)<\/t>/g)].map((t) => xmlText(t[1] ?? '')).join(''),
+  );
+  const sheets = await Promise.all(numberedParts(names, 'xl/worksheets/sheet').map(read));
+  return sheets
+    .map((xml) =>
+      [...xml.matchAll(/<row\b[^>]*>([\s\S]*?)<\/row>/g)]
+        .map((row) =>
+          [...(row[1] ?? '').matchAll(/<c\b([^>]*?)(?:\/>|>([\s\S]*?)<\/c>)/g)]
+            .map((cell) => {
+              const type = /\bt="([^"]+)"/.exec(cell[1] ?? '')?.[1];
+              const body = cell[2] ?? '';
+              if (type === 'inlineStr') return [...body.matchAll(/<t\b[^>]*>([^<]*)<\/t>/g)].map((t) => xmlText(t[1] ?? '')).join('');
+              const value = xmlText(/<v>([^<]*)<\/v>/.exec(body)?.[1] ?? '');
+              return type === 's' ? (shared[Number(value)] ?? '') : value;
+            })
+            .join('\t'),
+        )
+        .join('\n'),
+    )
+    .join('\n\n');
 }
 
 async function parsePdf(bytes: Buffer): Promise<string> {

@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { ItemError, SourceDocument } from '../connectors/types.ts';
 import { inTransaction } from '../db/pool.ts';
-import { findDocuments, replaceGrants, type GrantRow } from '../db/documents.ts';
+import { deleteDocuments, findDocuments, replaceGrants, type GrantRow } from '../db/documents.ts';
 import { ensurePrincipals, principalKey } from '../db/principals.ts';
 import { isAstryError } from '../core/errors.ts';
+import { recordSubjects, type DocumentProvenance } from '../erasure/provenance.ts';
+import { suppressedDocuments } from '../erasure/suppression.ts';
 import type { KeyProvider } from '../vault/key-provider.ts';
 import type { Chunker } from './chunk.ts';
 import type { Embedder } from './embed.ts';
@@ -34,6 +36,8 @@ export interface BatchResult {
   unchanged: number;
   aclUpdated: number;
   chunks: number;
+  /** Documents refused (and removed if stored) because an erasure's suppression rule names someone in them. */
+  suppressed: number;
   errors: ItemError[];
 }
 
@@ -68,8 +72,13 @@ async function documentText(deps: PipelineDeps, doc: SourceDocument): Promise<st
  * fails (download, extraction, oversize) becomes an ItemError and the others are still stored.
  * Embeddings for the whole batch are computed in one call so small documents share forward passes.
  */
-export async function ingestBatch(deps: PipelineDeps, target: IngestTarget, docs: readonly SourceDocument[]): Promise<BatchResult> {
-  const result: BatchResult = { indexed: 0, unchanged: 0, aclUpdated: 0, chunks: 0, errors: [] };
+export async function ingestBatch(deps: PipelineDeps, target: IngestTarget, batch: readonly SourceDocument[]): Promise<BatchResult> {
+  const result: BatchResult = { indexed: 0, unchanged: 0, aclUpdated: 0, chunks: 0, suppressed: 0, errors: [] };
+  // Erased people's items are not imported again (and a stored version goes); re-checked when storing.
+  const refused = await suppressedDocuments(deps.pool, deps.keys, target, batch);
+  await deleteDocuments(deps.pool, target.connectionId, [...refused]);
+  result.suppressed = refused.size;
+  const docs = batch.filter((d) => !refused.has(d.sourceId));
   if (docs.length === 0) return result;
   const stored = await findDocuments(deps.pool, target.connectionId, docs.map((d) => d.sourceId));
   const principalIds = await ensurePrincipals(deps.pool, target.workspaceId, docs.flatMap((d) => d.acl));
@@ -80,10 +89,13 @@ export async function ingestBatch(deps: PipelineDeps, target: IngestTarget, docs
     });
 
   const toIndex: { doc: SourceDocument; hash: string }[] = [];
+  const provenance: DocumentProvenance[] = [];
   for (const doc of docs) {
     const hash = aclHash(doc);
     const previous = stored.get(doc.sourceId);
     if (previous && previous.contentVersion === doc.contentVersion) {
+      // Backfills provenance of documents stored before connectors reported subjects.
+      if (doc.subjects) provenance.push({ documentId: previous.id, subjects: doc.subjects });
       if (previous.aclHash === hash) {
         result.unchanged++;
       } else {
@@ -94,6 +106,7 @@ export async function ingestBatch(deps: PipelineDeps, target: IngestTarget, docs
     }
     toIndex.push({ doc, hash });
   }
+  await recordSubjects(deps.pool, target, provenance);
 
   const prepared: PreparedDocument[] = [];
   for (const { doc, hash } of toIndex) {
@@ -113,7 +126,18 @@ export async function ingestBatch(deps: PipelineDeps, target: IngestTarget, docs
 
   for (const p of prepared) {
     try {
-      await inTransaction(deps.pool, (client) => storeDocument(client, deps.keys, target, p));
+      const kept = await inTransaction(deps.pool, async (client) => {
+        if ((await suppressedDocuments(client, deps.keys, target, [p.doc], { lock: true })).size > 0) {
+          await deleteDocuments(client, target.connectionId, [p.doc.sourceId]);
+          return false;
+        }
+        await storeDocument(client, deps.keys, target, p);
+        return true;
+      });
+      if (!kept) {
+        result.suppressed++;
+        continue;
+      }
       result.indexed++;
       result.chunks += p.chunks.length;
     } catch (err) {

@@ -5,6 +5,7 @@ import type { KeyProvider } from '../vault/key-provider.ts';
 import { decrypt, encrypt, newDataKey, packSealed, unpackSealed, type VaultAad } from '../vault/envelope.ts';
 import { AstryError } from '../core/errors.ts';
 import type { SourceDocument } from '../connectors/types.ts';
+import { recordSubjects } from '../erasure/provenance.ts';
 
 /** A document ready to store: its extracted content, its chunks with their vectors, its grants. */
 export interface PreparedDocument {
@@ -84,6 +85,7 @@ export async function storeDocument(
     dek.fill(0);
   }
   await replaceGrants(db, row.id, prepared.grants, prepared.aclHash);
+  if (doc.subjects) await recordSubjects(db, ids, [{ documentId: row.id, subjects: doc.subjects }]);
   return row.id;
 }
 

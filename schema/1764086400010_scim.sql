@@ -5,7 +5,7 @@
 
 -- Clearance stored from the IdP (SCIM attribute on users; set per group by an admin). NULL: not
 -- stated here, and resolveUser falls back to the token's claim (docs/identity.md).
-ALTER TABLE principals ADD COLUMN clearance integer CHECK (clearance BETWEEN 0 AND 1000);
+ALTER TABLE principals ADD COLUMN clearance integer CHECK (clearance >= 0);
 
 -- Group memberships get a second owner: rows with connection_id NULL belong to the IdP directory
 -- (SCIM). principalSet and readersOf follow every row whoever owns it, so a SCIM group change is in

@@ -49,3 +49,9 @@ export async function syncConnectionWorkflow(input: SyncInput): Promise<SyncSumm
     throw err;
   }
 }
+
+export { syncDriveWorkflow } from './drive/workflow.ts';
+
+export { syncGraphWorkflow } from './graph/workflow.ts';
+
+export { eraseSubjectWorkflow } from './erasure/workflow.ts';

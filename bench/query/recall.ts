@@ -24,8 +24,11 @@ export interface RecallRow {
   config: string;
   options: SearchOptions;
   paths: Partial<Record<SearchPath, number>>;
-  /** Mean recall@k over all queries; `home` over questions about the asker's own topics, `other` over any topic. */
-  recall: { mean: number; min: number; home: number; other: number; belowOne: number };
+  /**
+   * Mean recall@k over all queries; `home` over questions about the asker's own topics, `other` over
+   * any topic; `belowOne` queries missed at least one neighbour, `misses` found fewer than half.
+   */
+  recall: { mean: number; min: number; home: number; other: number; belowOne: number; misses: number };
   latencyMs: Summary;
 }
 
@@ -49,7 +52,7 @@ export function configsFor(visibleChunks: number, defaults: SearchOptions): Reca
     { name: 'forced hnsw', options: { ...defaults, exactMaxVisible: 0 } },
   ];
   if (visibleChunks > 50_000) {
-    for (const ef of [20, 40, 100, 200, 400]) configs.push({ name: `hnsw ef=${ef}`, options: { ...defaults, exactMaxVisible: 0, efSearch: ef } });
+    for (const ef of [20, 40, 100, 200, 400, 800]) configs.push({ name: `hnsw ef=${ef}`, options: { ...defaults, exactMaxVisible: 0, efSearch: ef } });
   }
   return configs;
 }
@@ -104,7 +107,7 @@ export async function measureRecall(
     }
     rows.push({
       asker: asker.label, visibleChunks: asker.visibleChunks, config: 'exact (reference)', options: { exactMaxVisible: ALWAYS_EXACT },
-      paths: { exact: queries.length }, recall: { mean: 1, min: 1, home: 1, other: 1, belowOne: 0 }, latencyMs: summarize(exactMs),
+      paths: { exact: queries.length }, recall: { mean: 1, min: 1, home: 1, other: 1, belowOne: 0, misses: 0 }, latencyMs: summarize(exactMs),
     });
     for (const config of configsFor(asker.visibleChunks, opts.defaults)) {
       for (const q of queries.slice(0, WARMUP_QUERIES)) await search(q, config.options);
@@ -125,7 +128,7 @@ export async function measureRecall(
         recall: {
           mean: mean(recalls), min: round3(Math.min(...recalls)),
           home: mean(recalls.filter((_, i) => queries[i]?.home)), other: mean(recalls.filter((_, i) => !queries[i]?.home)),
-          belowOne: recalls.filter((r) => r < 1).length,
+          belowOne: recalls.filter((r) => r < 1).length, misses: recalls.filter((r) => r < 0.5).length,
         },
         latencyMs: summarize(ms),
       };

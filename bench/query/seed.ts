@@ -44,6 +44,7 @@ export interface SeedReport {
   totalSeconds: number;
   sizesMiB: { chunksHeap: number; chunksToast: number; hnswIndex: number; ginIndex: number; vaultBlobs: number };
   embeddingStorage: EmbeddingStorage;
+  efConstruction: number | 'schema';
   /** Heap bytes per chunk row: below the vector's 1,540 bytes means the vectors live in the TOAST table. */
   heapBytesPerChunk: number;
 }
@@ -162,7 +163,13 @@ export async function seedCompany(
   db: BenchDatabase,
   keys: KeyProvider,
   model: TopicModel,
-  opts: { documents: number; embeddingStorage: EmbeddingStorage; log: (line: string) => void },
+  opts: {
+    documents: number;
+    embeddingStorage: EmbeddingStorage;
+    /** HNSW build candidate list; undefined: the migration's index (pgvector default 64). */
+    efConstruction?: number | undefined;
+    log: (line: string) => void;
+  },
 ): Promise<SeedReport> {
   const { documents, log } = opts;
   const started = performance.now();
@@ -215,7 +222,8 @@ export async function seedCompany(
     ginSeconds = (performance.now() - t) / 1000;
     log(`  GIN index: ${ginSeconds.toFixed(1)} s`);
     t = performance.now();
-    await builder.query('CREATE INDEX chunks_embedding ON chunks USING hnsw (embedding vector_cosine_ops)');
+    const withClause = opts.efConstruction === undefined ? '' : ` WITH (ef_construction = ${Math.trunc(opts.efConstruction)})`;
+    await builder.query(`CREATE INDEX chunks_embedding ON chunks USING hnsw (embedding vector_cosine_ops)${withClause}`);
     hnswSeconds = (performance.now() - t) / 1000;
     log(`  HNSW index: ${hnswSeconds.toFixed(1)} s`);
   } finally {
@@ -237,6 +245,7 @@ export async function seedCompany(
     vacuumAnalyzeSeconds: round1(vacuumAnalyzeSeconds), totalSeconds: round1((performance.now() - started) / 1000),
     sizesMiB: { chunksHeap: mib(sizes[0]?.h), chunksToast: mib(sizes[0]?.t), hnswIndex: mib(sizes[0]?.i), ginIndex: mib(sizes[0]?.g), vaultBlobs: mib(sizes[0]?.b) },
     embeddingStorage: opts.embeddingStorage,
+    efConstruction: opts.efConstruction ?? 'schema',
     heapBytesPerChunk: Math.round(Number(sizes[0]?.h ?? 0) / (documents * CHUNKS_PER_DOC)),
   };
 }

@@ -27,16 +27,20 @@ export interface ThroughputReport {
   serviceMs: Summary;
   /** Enqueue to answer, as the API waits for it (queueing included: all jobs were enqueued at once). */
   endToEndMs: Summary;
-  /** CPU seconds of the worker process and the tool runners it reaped; the rest of the host (Postgres, Redis, this driver). */
+  /**
+   * CPU seconds of the worker process itself, and of everything else on the host: the tool runners
+   * (killed with their process group, they are reaped by init, so they never show in the worker's
+   * child times), Postgres, Redis, this driver and any unrelated load.
+   */
   cpuSeconds: { worker: number; restOfHost: number };
 }
 
-/** utime + stime + cutime + cstime of a process, in seconds. */
+/** utime + stime of a process, in seconds. */
 function processCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-  // After the command name: state is field 3 of proc(5); utime..cstime are fields 14..17.
-  return ((fields[11] ?? 0) + (fields[12] ?? 0) + (fields[13] ?? 0) + (fields[14] ?? 0)) / CLOCK_TICKS;
+  // After the command name: state is field 3 of proc(5); utime and stime are fields 14 and 15.
+  return ((fields[11] ?? 0) + (fields[12] ?? 0)) / CLOCK_TICKS;
 }
 
 function hostBusySeconds(): number {

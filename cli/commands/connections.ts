@@ -1,24 +1,30 @@
-import { createConnection, getConnection, listConnections, setConnectionStatus } from '../../db/connections.ts';
+import { createConnection, getConnection, listConnections, setConnectionStatus, type SourceKind } from '../../db/connections.ts';
 import { ensureSchedule, pauseSchedule, unpauseSchedule } from '../../workflows/schedules.ts';
 import type { CliContext } from '../context.ts';
 
-/** `astry connect slack`: store the sealed token and create the recurring sync schedule. */
-export async function connectSlack(ctx: CliContext, opts: { name: string; token: string; apiUrl: string }): Promise<void> {
+/**
+ * `astry connect <source>`: store the sealed credentials and create the recurring sync schedule.
+ * `config` is the source's non-secret settings, validated by its activities on every run.
+ */
+export async function connectSource(
+  ctx: CliContext,
+  opts: { source: SourceKind; name: string; config: Record<string, unknown>; secret: string },
+): Promise<void> {
   const keys = await ctx.keys();
   const workspaceId = await ctx.workspaceId();
-  const connection = await createConnection(ctx.pool, keys, {
-    workspaceId,
-    name: opts.name,
-    source: 'slack',
-    config: { apiUrl: opts.apiUrl },
-    token: opts.token,
-  });
+  const connection = await createConnection(ctx.pool, keys, { workspaceId, name: opts.name, source: opts.source, config: opts.config, token: opts.secret });
   await ensureSchedule(await ctx.temporal(), {
     connectionId: connection.id,
+    source: opts.source,
     taskQueue: ctx.env.ASTRY_TASK_QUEUE,
     intervalSeconds: ctx.env.ASTRY_SYNC_INTERVAL_SECONDS,
   });
-  console.log(`connected Slack as "${connection.name}" (id ${connection.id}); syncs every ${ctx.env.ASTRY_SYNC_INTERVAL_SECONDS}s`);
+  console.log(`connected ${opts.source} as "${connection.name}" (id ${connection.id}); syncs every ${ctx.env.ASTRY_SYNC_INTERVAL_SECONDS}s`);
+}
+
+/** `astry connect slack`. */
+export function connectSlack(ctx: CliContext, opts: { name: string; token: string; apiUrl: string }): Promise<void> {
+  return connectSource(ctx, { source: 'slack', name: opts.name, config: { apiUrl: opts.apiUrl }, secret: opts.token });
 }
 
 /** `astry connections`: one line per connection with its health. */

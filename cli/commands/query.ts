@@ -2,7 +2,12 @@ import { once } from 'node:events';
 import { z } from 'zod';
 import { verifyAudit } from '../../audit/verify.ts';
 import { LocalEd25519Signer } from '../../audit/signer.ts';
+import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../api/server.ts';
+import { registerDriveWebhookRoutes } from '../../workflows/drive/webhook.ts';
+import { registerGraphWebhookRoutes } from '../../workflows/graph/webhook.ts';
+import { slackRoutesFromEnv } from '../../api/slack/runtime.ts';
+import { parseSlackEnv } from '../../slackbot/config.ts';
 import { TokenVerifier } from '../../identity/verifier.ts';
 import { AskQueue, redisConnection } from '../../worker/queue.ts';
 import { startQueryWorker } from '../../worker/query-worker.ts';
@@ -29,11 +34,20 @@ export async function runApi(ctx: CliContext): Promise<void> {
   });
   const queue = new AskQueue(redisConnection(ctx.env.REDIS_URL));
   const audit = await auditFromEnv(ctx.env, ctx.pool);
-  const app = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId: await ctx.workspaceId(), audit });
+  // The Slack app endpoint is served when a signing secret is configured (ASTRY_SLACK_SIGNING_SECRET).
+  const slack = process.env.ASTRY_SLACK_SIGNING_SECRET ? slackRoutesFromEnv(ctx.env, parseSlackEnv(process.env)) : undefined;
+  const temporal = await ctx.temporal();
+  // Change notifications from Graph and Drive trigger an immediate run of the connection's schedule.
+  const webhooks = [
+    (app: FastifyInstance) => registerGraphWebhookRoutes(app, { pool: ctx.pool, temporal }),
+    (app: FastifyInstance) => registerDriveWebhookRoutes(app, { pool: ctx.pool, temporal }),
+  ];
+  const app = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId: await ctx.workspaceId(), audit, routes: [...webhooks, ...(slack ? [slack.register] : [])] });
   const address = await app.listen({ host: ctx.env.ASTRY_API_HOST, port: ctx.env.ASTRY_API_PORT });
   console.log(`API listening on ${address} (OpenAPI at ${address}/openapi.json)`);
   await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
   await app.close();
+  await slack?.close();
   await queue.close();
   await audit.close();
 }

@@ -8,6 +8,7 @@ import type { SourceDocument } from '../types.ts';
 import { channelAcl } from './acl.ts';
 import { compareTs, firstWords, hasContent, plainText, renderMessage, tsToDate, utcDay, type RenderContext } from './render.ts';
 import type { SlackChannel, SlackMessage } from './schemas.ts';
+import { bySuppressed, subjectsOf, withoutSuppressed } from './subjects.ts';
 
 /** True when the message opens a thread (replies live in conversations.replies). */
 function isThreadParent(message: SlackMessage): boolean {
@@ -70,6 +71,7 @@ function textDocument(
     updatedAt: newest(messages),
     acl: channelAcl(channel, ctx.team.teamId),
     content: { type: 'text', text },
+    subjects: subjectsOf(messages, ctx),
   };
 }
 
@@ -88,6 +90,9 @@ export function buildDocuments(
   ctx: RenderContext,
 ): SourceDocument[] {
   if (channel.isDirect) return [];
+  // Erased people's messages are left out and mentions of them redacted (connectors/slack/subjects.ts).
+  const keep = (m: SlackMessage): boolean => hasContent(m, ctx.team) && !bySuppressed(m, ctx);
+  ctx = withoutSuppressed(ctx, [...messages, ...[...repliesByThreadTs.values()].flat()]);
   const documents: SourceDocument[] = [];
   const parents = new Map<string, SlackMessage>();
   const days = new Map<string, SlackMessage[]>();
@@ -97,7 +102,7 @@ export function buildDocuments(
       parents.set(message.ts, message);
       continue;
     }
-    if (!hasContent(message, ctx.team)) continue;
+    if (!keep(message)) continue;
     const day = utcDay(message.ts);
     days.set(day, [...(days.get(day) ?? []), message]);
   }
@@ -110,7 +115,7 @@ export function buildDocuments(
     const parent = parents.get(ts);
     if (parent !== undefined) byTs.set(parent.ts, parent);
     for (const reply of replies) byTs.set(reply.ts, reply);
-    const thread = [...byTs.values()].filter((m) => hasContent(m, ctx.team)).sort((a, b) => compareTs(a.ts, b.ts));
+    const thread = [...byTs.values()].filter(keep).sort((a, b) => compareTs(a.ts, b.ts));
     if (thread.length === 0) continue;
     // The first message with content names the thread (a deleted parent leaves a tombstone).
     const opener = thread[0];

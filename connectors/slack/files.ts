@@ -48,6 +48,7 @@ export function fileDocument(
     updatedAt: new Date(modified * 1000),
     acl,
     content: { type: 'file', fileName, mimeType: file.mimetype, sizeBytes: file.size, fetch },
+    subjects: file.user === undefined ? [] : [{ sourceUserId: file.user, role: 'author' }],
   };
 }
 

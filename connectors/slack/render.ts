@@ -17,6 +17,11 @@ export interface RenderContext {
   team: SlackTeam;
   /** Slack user id -> display name (see identities.namesOf). */
   names: ReadonlyMap<string, string>;
+  /**
+   * True for people erased from Astry (a suppression rule): their messages are left out and
+   * mentions of them are rendered as `@[erased]`. Absent: nobody is suppressed.
+   */
+  suppressed?: ((userId: string) => boolean) | undefined;
 }
 
 /** Subtypes that record an event, not something someone said. */

@@ -139,6 +139,8 @@ export const FileSchema = z.object({
   name: z.string().nullish(),
   title: z.string().nullish(),
   mimetype: z.string().min(1).default('application/octet-stream'),
+  /** The uploader: the file's author, for erasure provenance. */
+  user: z.string().optional(),
   size: z.number().int().nonnegative(),
   created: z.number().int().nonnegative(),
   timestamp: z.number().int().nonnegative().optional(),

@@ -6,9 +6,12 @@ import { connectionToken, getConnection, SlackConfigSchema, type Connection } fr
 import { beginRun, finishRun } from '../../db/runs.ts';
 import type { ChannelResult, PrincipalsResult } from '../types.ts';
 import type { ActivityDeps } from './deps.ts';
+import { createGraphActivities } from '../graph/activities.ts';
 import { syncSlackChannel } from './slack-channel.ts';
 import { syncSlackFiles } from './slack-files.ts';
 import { syncSlackPrincipals } from './slack-principals.ts';
+import { createDriveActivities } from '../drive/activities.ts';
+import { createErasureActivities } from '../erasure/activities.ts';
 
 export type { ActivityDeps } from './deps.ts';
 
@@ -34,6 +37,9 @@ export function createActivities(deps: ActivityDeps) {
   const heartbeat = (detail: unknown) => Context.current().heartbeat(detail);
 
   return {
+    ...createDriveActivities(deps),
+    ...createGraphActivities(deps),
+    ...createErasureActivities(deps),
     async beginRun(connectionId: string, workflowId: string): Promise<string> {
       return beginRun(deps.pool, connectionId, workflowId);
     },

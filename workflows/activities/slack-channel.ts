@@ -7,6 +7,7 @@ import type { SourceDocument } from '../../connectors/types.ts';
 import { deleteDocuments, documentsInContainer } from '../../db/documents.ts';
 import { addRunCounts, getCursor, recordErrors, setCursor } from '../../db/runs.ts';
 import { ingestBatch } from '../../pipeline/ingest.ts';
+import { suppressedUsers } from '../../erasure/suppression.ts';
 import type { ChannelResult } from '../types.ts';
 import type { ActivityDeps } from './deps.ts';
 
@@ -81,7 +82,7 @@ export async function syncSlackChannel(
     heartbeat({ doneThrough });
   }
 
-  const ctx = { team, names: await loadNames(deps, ids.connectionId) };
+  const ctx = { team, names: await loadNames(deps, ids.connectionId), suppressed: await suppressedUsers(deps.pool, deps.keys, ids) };
   const existing = new Map((await documentsInContainer(deps.pool, ids.connectionId, channel.id)).map((d) => [d.sourceId, d]));
   const parents = new Map(messages.map((m) => [m.ts, m]));
   const threads = threadTsOf(messages).flatMap((ts) => {
