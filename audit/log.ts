@@ -161,11 +161,27 @@ export class AuditLog {
   async #insert(entries: readonly AuditEntry[]): Promise<number> {
     let inserted = 0;
     for (let i = 0; i < entries.length; i += DRAIN_BATCH) {
-      const links = await insertEntries(this.#pool, entries.slice(i, i + DRAIN_BATCH), DRAIN_TIMEOUT_MS);
+      const batch = entries.slice(i, i + DRAIN_BATCH);
+      const links = await insertEntries(this.#pool, batch, DRAIN_TIMEOUT_MS);
       this.#afterInsert(links);
+      // An insert that timed out on our side may still have committed: those events were skipped just
+      // now as already stored, and nobody signed the checkpoints their seqs were due. Sign them here.
+      const missed = await this.#uncheckpointed(batch.map((e) => e.id), new Set(links.map((l) => l.seq)));
+      this.#afterInsert(missed);
       inserted += links.length;
     }
     return inserted;
+  }
+
+  /** Stored links of these events whose seq is due a checkpoint that does not exist (excluding `handled`). */
+  async #uncheckpointed(eventIds: readonly string[], handled: ReadonlySet<number>): Promise<ChainLink[]> {
+    const { rows } = await this.#pool.query<{ seq: string; hash: Buffer }>(
+      `SELECT l.seq, l.hash FROM audit_log l
+       WHERE l.event_id = ANY($1::uuid[]) AND l.seq % $2 = 0
+         AND NOT EXISTS (SELECT 1 FROM audit_checkpoints c WHERE c.seq = l.seq)`,
+      [eventIds, this.#checkpointEvery],
+    );
+    return rows.map((r) => ({ seq: Number(r.seq), hash: r.hash })).filter((l) => !handled.has(l.seq));
   }
 
   /** Signs a checkpoint, in the background, over every inserted link whose seq is a multiple of checkpointEvery. */
