@@ -68,6 +68,16 @@ if (maxScanTuples !== undefined) search.maxScanTuples = maxScanTuples;
 const embeddingStorage = z.enum(['schema', 'main']).parse(values['embedding-storage']);
 const efConstruction = count('ef-construction', values['ef-construction'], 4);
 const log = (line: string) => console.log(line);
+/** 1-minute load average at the start and end of each phase: the host may be shared (CI, other runs). */
+const load: Record<string, { start: number; end: number }> = {};
+async function phase<T>(name: string, work: () => Promise<T>): Promise<T> {
+  const start = round1(loadavg()[0] ?? 0);
+  try {
+    return await work();
+  } finally {
+    load[name] = { start, end: round1(loadavg()[0] ?? 0) };
+  }
+}
 const MetaSchema = z.object({ seed: z.number().int(), docs: z.number().int(), embeddingStorage: z.enum(['schema', 'main']), efConstruction: z.number().int().nullable().default(null) });
 
 const db = await openBenchDatabase(values['reuse-db']);
@@ -81,7 +91,7 @@ try {
   let seeding: SeedReport | undefined;
   if (values['reuse-db'] === undefined) {
     log(`seeding ${docs} documents (${docs * 4} chunks) into ${db.name} …`);
-    seeding = await seedCompany(db, keys, model, { documents: docs, embeddingStorage, efConstruction, log });
+    seeding = await phase('seeding', () => seedCompany(db, keys, model, { documents: docs, embeddingStorage, efConstruction, log }));
     await writeFile(join(stateDir, 'meta.json'), JSON.stringify({ seed, docs, embeddingStorage, efConstruction: efConstruction ?? null, seeding }));
   } else {
     const meta = MetaSchema.parse(JSON.parse(await readFile(join(stateDir, 'meta.json'), 'utf8')));
@@ -101,17 +111,17 @@ try {
   const queries = need('queries', values.queries);
   if (phases.has('recall')) {
     log(`recall@10: ${queries} queries per asker, each configuration against the exact search …`);
-    recall = await measureRecall(db.app, company, model, { queries, seed, k: 10, defaults: search, log });
+    recall = await phase('recall', () => measureRecall(db.app, company, model, { queries, seed, k: 10, defaults: search, log }));
   }
   if (phases.has('identity')) {
     log('identity at the edge: token verification + user resolution …');
-    identity = await measureIdentity(db.app, company.workspaceId, need('identity-rounds', values['identity-rounds']));
+    identity = await phase('identity', () => measureIdentity(db.app, company.workspaceId, need('identity-rounds', values['identity-rounds'])));
   }
   if (phases.has('asks')) {
     log(`answerQuestion, one at a time: ${values.asks} questions per asker …`);
     const deps = await benchAskDeps(db.app, stateDir, seed, 'driver', search);
     try {
-      asks = await measureAsks(deps, company, model, { asks: need('asks', values.asks), seed, log });
+      asks = await phase('asks', () => measureAsks(deps, company, model, { asks: need('asks', values.asks), seed, log }));
     } finally {
       await deps.audit.close();
     }
@@ -119,7 +129,7 @@ try {
   if (phases.has('throughput')) {
     const concurrency = need('concurrency', values.concurrency);
     log(`throughput: ${values.jobs} questions through a worker process, concurrency ${concurrency} …`);
-    throughput = await measureThroughput({ appUrl: db.appUrl, stateDir, seed, concurrency, jobs: need('jobs', values.jobs), search, company, model, log });
+    throughput = await phase('throughput', () => measureThroughput({ appUrl: db.appUrl, stateDir, seed, concurrency, jobs: need('jobs', values.jobs), search, company, model, log }));
   }
 
   console.log('');
@@ -153,8 +163,8 @@ try {
   if (throughput) {
     console.log(`\nthroughput: ${throughput.questionsPerMinute} questions/min (${throughput.jobs - throughput.failed}/${throughput.jobs} in ${throughput.wallSeconds} s, concurrency ${throughput.concurrency}, ${cpus().length} cores); in-worker time ${cell(throughput.serviceMs)} ms; CPU ${throughput.cpuSeconds.worker} s worker process, ${throughput.cpuSeconds.restOfHost} s rest of host (tool runners, Postgres, Redis, driver, other load)`);
   }
-  console.log(`load average ${loadavg().map(round1).join(' ')}; uptime of this run ${round1(performance.now() / 1000)} s`);
-  console.log(JSON.stringify({ bench: 'query-latency', docs, seed, search, embeddingStorage, database: db.name, cores: cpus().length, seeding, company: { ...company, askers: company.askers.map(({ principalSet: _, ...a }) => a) }, recall, identity, asks, throughput }));
+  console.log(`load average (1 min) at start → end of each phase: ${Object.entries(load).map(([p, l]) => `${p} ${l.start} → ${l.end}`).join(', ')}; this run took ${round1(performance.now() / 1000)} s`);
+  console.log(JSON.stringify({ bench: 'query-latency', docs, seed, search, embeddingStorage, database: db.name, cores: cpus().length, loadAverage: load, seeding, company: { ...company, askers: company.askers.map(({ principalSet: _, ...a }) => a) }, recall, identity, asks, throughput }));
   if (!dropAtEnd) console.log(`kept ${db.name}; rerun with --reuse-db ${db.name} --seed ${seed}`);
 } finally {
   if (dropAtEnd) {

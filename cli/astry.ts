@@ -11,6 +11,8 @@ import { createSyncWorker } from '../workflows/worker.ts';
 import { connectSlack, connectSource, setPaused, showConnections } from './commands/connections.ts';
 import { printIndexReport } from './commands/report.ts';
 import { showIdentities } from './commands/identities.ts';
+import { DEFAULT_SCOPE, readStoredToken, runLogin } from './commands/login.ts';
+import { createToken, groupClearance, listTokens, revokeToken } from './commands/scim.ts';
 import { syncNow } from './commands/sync.ts';
 import { askApi, auditVerify, printAnswer, runApi, runQueryWorker } from './commands/query.ts';
 import { loginWithHint } from '../fixtures/idp/server.ts';
@@ -131,8 +133,8 @@ program
   .option('--as <email>', 'demo only: sign in as this user at the local test IdP (it logs in whoever it is asked to)')
   .option('--api <url>', 'API base URL (default: http://$ASTRY_API_HOST:$ASTRY_API_PORT)')
   .action(action(async (question: string, opts: { token?: string; as?: string; api?: string }) => {
-    const token = opts.token ?? process.env.ASTRY_TOKEN ?? (opts.as ? await loginWithHint(ctx.env.ASTRY_OIDC_ISSUER, ctx.env.ASTRY_OIDC_AUDIENCE, opts.as) : undefined);
-    if (!token) throw new AstryError('UNAUTHENTICATED', 'pass --token (or set ASTRY_TOKEN); --as works only with the demo IdP');
+    const token = opts.token ?? process.env.ASTRY_TOKEN ?? (opts.as ? await loginWithHint(ctx.env.ASTRY_OIDC_ISSUER, ctx.env.ASTRY_OIDC_AUDIENCE, opts.as) : await readStoredToken());
+    if (!token) throw new AstryError('UNAUTHENTICATED', 'run `astry login` first (or pass --token / set ASTRY_TOKEN); --as works only with the demo IdP');
     printAnswer(await askApi(opts.api ?? `http://${ctx.env.ASTRY_API_HOST}:${ctx.env.ASTRY_API_PORT}`, token, question));
   }));
 
@@ -142,5 +144,28 @@ program
   .command('verify')
   .description('recompute the hash chain and check signed checkpoints; reports the first broken entry')
   .action(action(() => auditVerify(ctx)));
+
+program
+  .command('login')
+  .description('sign in through the IdP (authorization code + PKCE, loopback redirect); astry ask then uses the token')
+  .option('--client-id <id>', "the CLI's public client at the IdP", 'astry-cli-rs256')
+  .option('--scope <scopes>', 'scopes to request', DEFAULT_SCOPE)
+  .option('--port <port>', 'loopback port for the redirect (0: any free port)', '0')
+  .option('--login-hint <email>', 'pre-fill the user name (the demo IdP signs in whoever it names)')
+  .action(action((opts: { clientId: string; scope: string; port: string; loginHint?: string }) => runLogin(ctx.env, opts)));
+
+const scim = program.command('scim').description('SCIM 2.0 provisioning from Okta or Entra');
+const scimToken = scim.command('token').description('bearer tokens the IdP presents to /scim/v2');
+scimToken
+  .command('create')
+  .description('create a token (printed once)')
+  .option('--name <name>', 'label, e.g. okta or entra', 'idp')
+  .action(action((opts: { name: string }) => createToken(ctx, opts)));
+scimToken.command('list').description('list tokens (never their values)').action(action(() => listTokens(ctx)));
+scimToken.command('revoke <id>').description('revoke a token at once').action(action((id: string) => revokeToken(ctx, id)));
+scim
+  .command('group-clearance <group> <level>')
+  .description("set (or with 'none' clear) the clearance a provisioned group gives its members")
+  .action(action((group: string, level: string) => groupClearance(ctx, group, level)));
 
 await program.parseAsync();

@@ -9,7 +9,8 @@ export interface DirectoryUser {
 
 /**
  * Upserts canonical users (`email:<lowercased>`) with their active flag from the IdP directory —
- * the source of truth for who may ask at all. SCIM provisioning (a later issue) calls the same.
+ * the source of truth for who may ask at all. Used by the demo and tests; production directories are
+ * provisioned over SCIM (api/scim, db/scim.ts), which owns the same principals.
  */
 export async function upsertDirectoryUsers(db: Queryable, workspaceId: string, users: readonly DirectoryUser[]): Promise<void> {
   await db.query(

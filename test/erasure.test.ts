@@ -139,6 +139,10 @@ describe('erasing a person: provenance, shredding, suppression, a signed bundle'
     assert.ok((first.erased.usageLedger ?? 0) >= 1 && (first.erased.auditEntriesShredded ?? 0) >= 1 && (first.erased.askJobs ?? 0) >= 1, JSON.stringify(first.erased));
     assert.equal(first.destroyedKeyIds.length, 1);
     assert.deepEqual(first.rescanConnections, [h.connectionId]);
+    const { rows: cursors } = await h.db.pool.query<{ at: string }>(
+      `SELECT cursor->>'fullScanAt' AS at FROM sync_cursors WHERE connection_id = $1 AND scope = $2`, [h.connectionId, `channel:${CHANNEL.engineering}`],
+    );
+    assert.equal(cursors[0]?.at, '1970-01-01T00:00:00.000Z', 'his channels are re-read in full by the next sync');
 
     const after = await probe();
     assert.deepEqual(after, { text: [], neighbours: [] }, 'no decrypted content and no nearest neighbour yields bob\'s messages');

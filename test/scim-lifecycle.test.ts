@@ -73,12 +73,17 @@ describe('identity lifecycle: SCIM provisioning decides who may ask, at once', (
   });
 
   test('a question already queued when the user is deactivated is refused when the worker picks it up', async () => {
-    await s.worker.pause(true);
-    const pending = s.ask(ALICE, 'queued before the offboarding?');
-    for (let i = 0; i < 200 && (await s.waiting()) === 0; i++) await sleep(25);
-    assert.equal(await s.waiting(), 1, 'the question is queued');
-    assert.equal((await s.scim('PATCH', `/Users/${aliceId}`, deactivate)).status, 200);
-    s.worker.resume();
+    const token = await s.idp.tokenFor(ALICE);
+    await s.holdQueue(true);
+    let pending: Promise<{ status: number; body: unknown }> | undefined;
+    try {
+      pending = s.askWith(token, 'queued before the offboarding?');
+      for (let i = 0; i < 1200 && (await s.waiting()) === 0; i++) await sleep(25);
+      assert.equal(await s.waiting(), 1, 'the question is queued');
+      assert.equal((await s.scim('PATCH', `/Users/${aliceId}`, deactivate)).status, 200);
+    } finally {
+      await s.holdQueue(false);
+    }
     const answer = await pending;
     assert.equal(answer.status, 403, JSON.stringify(answer.body));
     assert.equal((await s.scim('PATCH', `/Users/${aliceId}`, reactivate)).status, 200);

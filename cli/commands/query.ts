@@ -4,6 +4,7 @@ import { verifyAudit } from '../../audit/verify.ts';
 import { LocalEd25519Signer } from '../../audit/signer.ts';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../api/server.ts';
+import { registerScimRoutes } from '../../api/scim/routes.ts';
 import { registerDriveWebhookRoutes } from '../../workflows/drive/webhook.ts';
 import { registerGraphWebhookRoutes } from '../../workflows/graph/webhook.ts';
 import { slackRoutesFromEnv } from '../../api/slack/runtime.ts';
@@ -42,7 +43,8 @@ export async function runApi(ctx: CliContext): Promise<void> {
     (app: FastifyInstance) => registerGraphWebhookRoutes(app, { pool: ctx.pool, temporal }),
     (app: FastifyInstance) => registerDriveWebhookRoutes(app, { pool: ctx.pool, temporal }),
   ];
-  const app = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId: await ctx.workspaceId(), audit, routes: [...webhooks, ...(slack ? [slack.register] : [])] });
+  const scim = (app: FastifyInstance) => registerScimRoutes(app, { pool: ctx.pool });
+  const app = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId: await ctx.workspaceId(), audit, routes: [scim, ...webhooks, ...(slack ? [slack.register] : [])] });
   const address = await app.listen({ host: ctx.env.ASTRY_API_HOST, port: ctx.env.ASTRY_API_PORT });
   console.log(`API listening on ${address} (OpenAPI at ${address}/openapi.json)`);
   await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);

@@ -38,11 +38,15 @@ export interface IdentityStack {
   deps: AskDeps;
   keys: LocalKeyFileProvider;
   worker: Worker;
-  /** Jobs waiting in this stack's ask queue. */
+  /** Holds (true) or releases (false) the ask queue: questions are accepted but no worker takes them. */
+  holdQueue(hold: boolean): Promise<void>;
+  /** Questions waiting in this stack's ask queue (held or not). */
   waiting(): Promise<number>;
   scim(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
   /** POST /v1/ask with a fresh IdP token for `email`. */
   ask(email: string, question: string): Promise<{ status: number; body: unknown }>;
+  /** POST /v1/ask with a given bearer token. */
+  askWith(token: string, question: string): Promise<{ status: number; body: unknown }>;
   close(): Promise<void>;
 }
 
@@ -73,8 +77,15 @@ export async function startIdentityStack(): Promise<IdentityStack> {
   });
   const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
   const json = async (response: Response) => ({ status: response.status, body: response.status === 204 ? undefined : ((await response.json()) as unknown) });
+  const askWith = async (bearer: string, question: string) =>
+    json(await fetch(`${apiUrl}/v1/ask`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ question }),
+    }));
   return {
     db, workspaceId, idp, verifier, api, apiUrl, deps, keys, worker,
+    holdQueue: (hold) => (hold ? inspect.pause() : inspect.resume()),
     waiting: () => inspect.getWaitingCount(),
     async scim(method, path, body) {
       return json(await fetch(`${apiUrl}/scim/v2${path}`, {
@@ -83,13 +94,9 @@ export async function startIdentityStack(): Promise<IdentityStack> {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       }));
     },
+    askWith,
     async ask(email, question) {
-      const bearer = await idp.tokenFor(email);
-      return json(await fetch(`${apiUrl}/v1/ask`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ question }),
-      }));
+      return askWith(await idp.tokenFor(email), question);
     },
     async close() {
       await api.close();
