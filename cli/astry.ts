@@ -11,6 +11,7 @@ import { createSyncWorker } from '../workflows/worker.ts';
 import { connectSlack, connectSource, setPaused, showConnections } from './commands/connections.ts';
 import { printIndexReport } from './commands/report.ts';
 import { showIdentities } from './commands/identities.ts';
+import { eraseCommand, verifyErasureCommand, type EraseOptions, type VerifyBundleOptions } from './commands/erase.ts';
 import { DEFAULT_SCOPE, readStoredToken, runLogin } from './commands/login.ts';
 import { createToken, groupClearance, listTokens, revokeToken } from './commands/scim.ts';
 import { syncNow } from './commands/sync.ts';
@@ -144,6 +145,23 @@ program
   .command('verify')
   .description('recompute the hash chain and check signed checkpoints; reports the first broken entry')
   .action(action(() => auditVerify(ctx)));
+
+program
+  .command('erase <subject>')
+  .description('right to erasure: delete a person\'s footprint, shred their keys, suppress re-import, write a signed bundle')
+  .option('--reason <text>', 'the request reference, recorded in the signed bundle')
+  .option('--out <dir>', 'directory for the compliance bundle (default: erasure-<pseudonym>)')
+  .option('--no-wait', 'start (or join) the erasure workflow and return')
+  .option('--no-resync', 'do not trigger the affected connections once the erasure completes')
+  .action(action((subject: string, opts: EraseOptions) => eraseCommand(ctx, subject, opts)));
+program
+  .command('erasure')
+  .description('compliance bundles of erasures')
+  .command('verify <bundle>')
+  .description('check a bundle: Ed25519 signature, manifest, audit checkpoint')
+  .option('--public-key <pem>', 'the published audit signing key (default: the local key, if present)')
+  .option('--chain', 'also check the manifest against the live audit chain', false)
+  .action(action((dir: string, opts: VerifyBundleOptions) => verifyErasureCommand(ctx, dir, opts)));
 
 program
   .command('login')
