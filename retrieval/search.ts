@@ -26,7 +26,7 @@ export interface SearchOptions {
   k?: number;
   /** Up to this many visible chunks, scan them exactly (recall 1.0); above it, HNSW with iterative scan (default 20000). */
   exactMaxVisible?: number;
-  /** HNSW candidate list size (default 100). */
+  /** HNSW candidate list size (default 400: measured recall@10 0.98–0.995 at 50% visibility, docs/query-benchmarks.md). */
   efSearch?: number;
   /** HNSW iterative scan stops after this many tuples (default 40000). */
   maxScanTuples?: number;
@@ -62,7 +62,7 @@ export async function searchAuthorized(
     } else {
       await tx.query('SET LOCAL enable_seqscan = off');
       await tx.query('SET LOCAL enable_bitmapscan = off');
-      await tx.query(`SET LOCAL hnsw.ef_search = ${Math.trunc(options.efSearch ?? 100)}`);
+      await tx.query(`SET LOCAL hnsw.ef_search = ${Math.trunc(options.efSearch ?? 400)}`);
       await tx.query(`SET LOCAL hnsw.iterative_scan = relaxed_order`);
       await tx.query(`SET LOCAL hnsw.max_scan_tuples = ${Math.trunc(options.maxScanTuples ?? 40_000)}`);
     }
