@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { getCursor, getRun } from '../db/runs.ts';
 import { buildText } from '../fixtures/slack/files.ts';
 import { EXPECTED_READERS, ITEM, type ItemKey } from '../fixtures/drive/ids.ts';
 import { readDocument } from '../pipeline/store.ts';
 import { SYNC_WORKFLOW_BY_SOURCE } from '../workflows/constants.ts';
 import { startDriveHarness, type DriveHarness } from './support/drive-harness.ts';
+import { spawnSyncWorker } from './support/spawn.ts';
 
-const workerScript = fileURLToPath(new URL('./support/worker-process.ts', import.meta.url));
 const FILLERS = 60;
 const seededIds = (Object.keys(EXPECTED_READERS) as ItemKey[]).map((k) => `file:${ITEM[k]}`);
 
@@ -20,19 +18,6 @@ async function storedIds(h: DriveHarness): Promise<Set<string>> {
   return new Set(rows.map((r) => r.source_id));
 }
 
-async function spawnWorker(h: DriveHarness): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [workerScript], {
-    env: { ...process.env, DATABASE_URL: h.db.url, ASTRY_TASK_QUEUE: h.taskQueue, ASTRY_KEK_FILE: h.kekFile },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  while (!out.includes('worker ready')) {
-    if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}`);
-    await sleep(100);
-  }
-  return child;
-}
 
 describe('Drive sync under quota storms and crashes', () => {
   let h: DriveHarness;
@@ -69,7 +54,7 @@ describe('Drive sync under quota storms and crashes', () => {
     const fillers = [...h.emulator.state.items()].filter((i) => i.id.startsWith('F-FILL-'));
     for (const item of fillers) h.emulator.state.setContent(item.id, buildText(`Rewritten ${item.id}: REVISED-${item.id}`));
     const driveId = fillers[0]?.driveId ?? '';
-    const first = await spawnWorker(h);
+    const first = await spawnSyncWorker(h);
     const workflowId = `drive-crash-${Date.now()}`;
     const handle = await h.client.workflow.start(SYNC_WORKFLOW_BY_SOURCE.drive, {
       taskQueue: h.taskQueue, workflowId, args: [{ connectionId: h.connectionId, heartbeatTimeoutSeconds: 4 }],
@@ -82,7 +67,7 @@ describe('Drive sync under quota storms and crashes', () => {
     first.kill('SIGKILL');
     await once(first, 'exit');
     const killedAt = (await getRun(h.db.pool, workflowId))?.indexed ?? 0;
-    const second = await spawnWorker(h);
+    const second = await spawnSyncWorker(h);
     try {
       await handle.result();
     } finally {

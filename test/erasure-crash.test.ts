@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { LocalEd25519Signer } from '../audit/signer.ts';
 import { verifyAudit } from '../audit/verify.ts';
 import { verifySignedBundle } from '../erasure/bundle.ts';
@@ -17,8 +16,7 @@ import { bundleOf } from '../erasure/result.ts';
 import { USER } from '../fixtures/slack/ids.ts';
 import { principalOfSlackUser } from './support/access.ts';
 import { startHarness, type SyncHarness } from './support/harness.ts';
-
-const workerScript = fileURLToPath(new URL('./support/worker-process.ts', import.meta.url));
+import { spawnSyncWorker } from './support/spawn.ts';
 
 describe('an erasure whose worker is killed mid-purge', () => {
   let h: SyncHarness;
@@ -38,23 +36,12 @@ describe('an erasure whose worker is killed mid-purge', () => {
   });
 
   /** The production worker (sync + erasure activities, services from the environment) in its own process. */
-  async function spawnWorker(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [workerScript], {
-      env: {
-        ...process.env, DATABASE_URL: h.db.url, ASTRY_TASK_QUEUE: h.taskQueue, ASTRY_KEK_FILE: h.kekFile,
+  function spawnWorker(): Promise<ChildProcess> {
+    return spawnSyncWorker(h, {
         ASTRY_AUDIT_SIGNING_KEY: join(dir, 'audit.pem'), ASTRY_AUDIT_SPOOL_DIR: join(dir, 'spool'), ASTRY_AUDIT_CHECKPOINT_DIR: join(dir, 'checkpoints'),
         // The ask-queue purge talks to Redis: a database of its own keeps it off anyone's real queue.
         REDIS_URL: 'redis://127.0.0.1:6379/13',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
     });
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    while (!out.includes('worker ready')) {
-      if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}`);
-      await sleep(100);
-    }
-    return child;
   }
 
   test('the erasure completes on a new worker, every document counted exactly once', async () => {

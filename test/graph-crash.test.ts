@@ -1,27 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { getRun } from '../db/runs.ts';
 import { startGraphHarness, type GraphHarness } from './support/graph-harness.ts';
+import { spawnSyncWorker } from './support/spawn.ts';
 
-const workerScript = fileURLToPath(new URL('./support/worker-process.ts', import.meta.url));
-
-async function spawnWorker(h: GraphHarness): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [workerScript], {
-    env: { ...process.env, DATABASE_URL: h.db.url, ASTRY_TASK_QUEUE: h.taskQueue, ASTRY_KEK_FILE: h.kekFile },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  while (!out.includes('worker ready')) {
-    if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}`);
-    await sleep(100);
-  }
-  return child;
-}
 
 describe('a Graph sync worker killed mid-delta', () => {
   let h: GraphHarness;
@@ -33,7 +17,7 @@ describe('a Graph sync worker killed mid-delta', () => {
   });
 
   test('the delta resumes on a new worker from the committed page, with no file lost or duplicated', async () => {
-    const first = await spawnWorker(h);
+    const first = await spawnSyncWorker(h);
     const workflowId = `graph-crash-${Date.now()}`;
     const handle = await h.client.workflow.start('syncGraphWorkflow', {
       taskQueue: h.taskQueue, workflowId, args: [{ connectionId: h.connectionId, heartbeatTimeoutSeconds: 4 }],
@@ -49,7 +33,7 @@ describe('a Graph sync worker killed mid-delta', () => {
     first.kill('SIGKILL');
     await once(first, 'exit');
     h.emulator.resetRequests();
-    const second = await spawnWorker(h);
+    const second = await spawnSyncWorker(h);
     try {
       await handle.result();
     } finally {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readdir } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import { OpenAIFake } from '../fixtures/llm/openai-fake.ts';
 import { finalText } from '../fixtures/llm/script.ts';
 import { AskQueue, redisConnection } from '../worker/queue.ts';
 import { startHarness, type SyncHarness } from './support/harness.ts';
+import { spawnReady } from './support/spawn.ts';
 
 const script = fileURLToPath(new URL('./support/query-worker-process.ts', import.meta.url));
 
@@ -38,22 +39,12 @@ describe('a query worker killed mid-job', () => {
     await h?.close();
   });
 
-  async function spawnWorker(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [script], {
-      env: {
+  function spawnWorker(): Promise<ChildProcess> {
+    return spawnReady(script, {
         ...process.env, DATABASE_URL: h.db.url, ASTRY_KEK_FILE: h.kekFile, FAKE_MODEL_URL: fake.url, ASTRY_ASK_QUEUE: queueName,
         ASTRY_SANDBOX_DIR: join(base, 'sandboxes'), ASTRY_AUDIT_SPOOL_DIR: join(base, 'spool'),
         ASTRY_AUDIT_CHECKPOINT_DIR: join(base, 'checkpoints'), ASTRY_AUDIT_SIGNING_KEY: join(base, 'audit.pem'),
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    while (!out.includes('query worker ready')) {
-      if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}`);
-      await sleep(50);
-    }
-    return child;
+    }, 'query worker ready');
   }
 
   async function sandboxesOf(pid: number | undefined): Promise<string[]> {

@@ -1,30 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { getRun } from '../db/runs.ts';
 import { SYNC_WORKFLOW } from '../workflows/constants.ts';
 import { allDocuments } from './support/access.ts';
 import { startHarness, type SyncHarness } from './support/harness.ts';
 import { expectedSourceIds } from './support/oracle.ts';
+import { spawnSyncWorker } from './support/spawn.ts';
 
-const workerScript = fileURLToPath(new URL('./support/worker-process.ts', import.meta.url));
-
-async function spawnWorker(h: SyncHarness): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [workerScript], {
-    env: { ...process.env, DATABASE_URL: h.db.url, ASTRY_TASK_QUEUE: h.taskQueue, ASTRY_KEK_FILE: h.kekFile },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  while (!out.includes('worker ready')) {
-    if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}`);
-    await sleep(100);
-  }
-  return child;
-}
 
 describe('a sync worker killed mid-sync', () => {
   let h: SyncHarness;
@@ -36,7 +20,7 @@ describe('a sync worker killed mid-sync', () => {
   });
 
   test('the sync completes on a new worker with no document lost or duplicated', async () => {
-    const first = await spawnWorker(h);
+    const first = await spawnSyncWorker(h);
     const workflowId = `crash-${Date.now()}`;
     const handle = await h.client.workflow.start(SYNC_WORKFLOW, {
       taskQueue: h.taskQueue, workflowId, args: [{ connectionId: h.connectionId, heartbeatTimeoutSeconds: 4 }],
@@ -50,7 +34,7 @@ describe('a sync worker killed mid-sync', () => {
     const killedAt = (await getRun(h.db.pool, workflowId))?.indexed ?? 0;
     first.kill('SIGKILL');
     await once(first, 'exit');
-    const second = await spawnWorker(h);
+    const second = await spawnSyncWorker(h);
     try {
       await handle.result();
     } finally {
