@@ -117,7 +117,7 @@ try {
       `SELECT seq, entry FROM audit_log ORDER BY seq`,
     );
     for (const r of rows) {
-      console.log(`#${r.seq} ${r.entry.actor.padEnd(14)} ${r.entry.outcome.padEnd(22)} docs=[${(r.entry.documentIds ?? []).join(',')}] ${r.entry.model ?? ''} $${(r.entry.costUsd ?? 0).toFixed(4)}`);
+      console.log(`#${r.seq} ${r.entry.actor.padEnd(50)} ${r.entry.outcome.padEnd(22)} docs=[${(r.entry.documentIds ?? []).join(',')}] ${r.entry.model ?? ''} $${(r.entry.costUsd ?? 0).toFixed(4)}`);
     }
     console.log('\n== astry audit verify');
     await auditVerify(ctx);
