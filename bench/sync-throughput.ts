@@ -184,7 +184,8 @@ const messages = countMessages(harness.emulator.company);
 // embedded between two heartbeats, and on a loaded host that can take longer than 10 s.
 const sync = () => harness.sync({ heartbeatTimeoutSeconds: 60 });
 const rssAfterSetup = peakRssMiB();
-console.log(`scale ${scale} (seed ${seed}): ${messages} messages, ${harness.emulator.company.channels.length} conversations; setup ${seconds(setupMs)} s`);
+const embedBatch = env().ASTRY_EMBED_BATCH;
+console.log(`scale ${scale} (seed ${seed}): ${messages} messages, ${harness.emulator.company.channels.length} conversations; embedding batch ${embedBatch} (ASTRY_EMBED_BATCH); setup ${seconds(setupMs)} s`);
 
 try {
   // Heap and native memory peaks during the full sync (RSS alone does not say whose memory it is).
@@ -233,7 +234,7 @@ try {
 
   const report = {
     bench: 'sync-throughput',
-    scale, seed, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version,
+    scale, seed, embedBatch, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version,
     loadAverage: { start: loadAtStart, end: loadavg().map((x) => Math.round(x * 100) / 100) },
     messages,
     setupSeconds: seconds(setupMs),
