@@ -14,11 +14,11 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { AstryError } from '../core/errors.ts';
 import { buildSeccompProgram } from './seccomp.ts';
 import { GENERATED_NAME, HELLO, MAX_PATTERN_CHARS, MAX_READ_CHARS } from './tool-server.ts';
+import { toolServerScript } from './tool-server-js.ts';
 import type { GrepHit, ReadResult, SandboxFile, SandboxTools } from './tools.ts';
 
 export const BWRAP_PATH = '/usr/bin/bwrap';
@@ -26,9 +26,8 @@ export const PRLIMIT_PATH = '/usr/bin/prlimit';
 /** Where the sandbox directory appears inside the confinement. */
 export const SANDBOX_MOUNT = '/sandbox';
 const INNER_NODE = '/astry/node';
-// .mts: unambiguously an ES module with types to strip, with no package.json in the view.
-const INNER_SERVER = '/astry/tool-server.mts';
-const TOOL_SERVER_PATH = fileURLToPath(new URL('./tool-server.ts', import.meta.url));
+// .mjs: unambiguously an ES module, with no package.json in the view (types stripped on the host).
+const INNER_SERVER = '/astry/tool-server.mjs';
 /** What node links (libc, libstdc++, libm, libgcc_s, ld.so); Debian's merged /usr layout. */
 const LIBRARY_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib64'];
 /**
@@ -94,7 +93,7 @@ export function bwrapArgs(spec: ConfinementSpec): string[] {
     '--symlink', 'usr/lib', '/lib',
     '--symlink', 'usr/lib64', '/lib64',
     '--ro-bind', nodePath, INNER_NODE,
-    '--ro-bind', TOOL_SERVER_PATH, INNER_SERVER,
+    '--ro-bind', toolServerScript(), INNER_SERVER,
     '--proc', '/proc',
     '--dev', '/dev',
     '--ro-bind', spec.sandboxDir, SANDBOX_MOUNT,
@@ -106,8 +105,9 @@ export function bwrapArgs(spec: ConfinementSpec): string[] {
     ...(spec.seccompFd === null || overrides.withoutSeccomp ? [] : ['--seccomp', String(spec.seccompFd)]),
     '--',
     INNER_NODE,
-    // Type stripping runs in WebAssembly, whose memory would otherwise reserve all the address
-    // space the limit leaves (GiBs): a 128 MiB maximum and no trap-handler guard regions.
+    // Nothing inside needs WebAssembly (types are stripped on the host); if anything did, its memory
+    // would otherwise reserve all the address space the limit leaves (GiBs): a 128 MiB maximum and
+    // no trap-handler guard regions.
     '--disable-wasm-trap-handler', '--wasm-max-mem-pages=2048',
     '--no-addons', '--disallow-code-generation-from-strings',
     INNER_SERVER,

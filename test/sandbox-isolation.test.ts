@@ -223,7 +223,7 @@ describe('planted links and hostile titles', () => {
     // Replace manifest files behind the runner's back: a symlink to a file inside the view, a
     // hardlink to a file outside; plant a FIFO and an extra file outside the manifest.
     unlinkSync(join(sandbox.dir, 'doc-002.txt'));
-    symlinkSync('/astry/tool-server.mts', join(sandbox.dir, 'doc-002.txt'));
+    symlinkSync('/astry/tool-server.mjs', join(sandbox.dir, 'doc-002.txt'));
     unlinkSync(join(sandbox.dir, 'doc-003.txt'));
     linkSync(outsideFile, join(sandbox.dir, 'doc-003.txt'));
     writeFileSync(join(sandbox.dir, 'doc-900.txt'), 'planted\n');

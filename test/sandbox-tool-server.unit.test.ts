@@ -4,13 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
 import { bwrapArgs, confinementCommand, NODE_RESERVED_ADDRESS_SPACE, type ConfinementSpec } from '../sandbox/runner.ts';
+import { stripTypes, toolServerScript } from '../sandbox/tool-server-js.ts';
 import { grepDocuments, handle, isGeneratedName, listDocuments, MAX_GREP_HITS, MAX_READ_CHARS, readSlice } from '../sandbox/tool-server.ts';
 
 let dir: string;
@@ -109,7 +110,7 @@ describe('confinement command', () => {
       if (arg === '--bind' || arg === '--ro-bind' || arg === '--dev-bind' || arg === '--bind-try' || arg === '--ro-bind-try') binds.push([arg, args[i + 1]!, args[i + 2]!]);
     });
     assert.ok(binds.every(([kind]) => kind === '--ro-bind'), 'everything is read-only');
-    assert.deepEqual(binds.map(([, , dest]) => dest).sort(), ['/astry/node', '/astry/tool-server.mts', '/sandbox', '/usr/lib/x86_64-linux-gnu', '/usr/lib64'].sort());
+    assert.deepEqual(binds.map(([, , dest]) => dest).sort(), ['/astry/node', '/astry/tool-server.mjs', '/sandbox', '/usr/lib/x86_64-linux-gnu', '/usr/lib64'].sort());
     assert.deepEqual(binds.find(([, , dest]) => dest === '/sandbox')?.[1], spec.sandboxDir);
     assert.deepEqual(args.slice(args.indexOf('--chdir'), args.indexOf('--chdir') + 2), ['--chdir', '/sandbox']);
     assert.ok(args.includes('--remount-ro'));
@@ -125,5 +126,24 @@ describe('confinement command', () => {
     assert.ok(!bwrapArgs({ ...spec, overrides: { shareNetwork: true } }).includes('--unshare-net'));
     assert.ok(!bwrapArgs({ ...spec, overrides: { withoutSeccomp: true } }).includes('--seccomp'));
     assert.ok(bwrapArgs({ ...spec, allowProbe: true }).includes('--allow-probe'));
+  });
+});
+
+describe('stripped tool server script', () => {
+  it('is the source with its types stripped, in a private read-only file', () => {
+    const path = toolServerScript();
+    assert.equal(toolServerScript(), path, 'made once per process');
+    assert.equal(statSync(path).mode & 0o777, 0o400);
+    assert.equal(statSync(dirname(path)).mode & 0o777, 0o700);
+    const source = readFileSync(new URL('../sandbox/tool-server.ts', import.meta.url), 'utf8');
+    assert.equal(readFileSync(path, 'utf8'), stripTypes(source));
+    assert.equal(readFileSync(path, 'utf8').length, source.length, 'positions kept: errors name source lines');
+  });
+
+  it('is what the confinement binds, as an ES module nothing inside can write', () => {
+    const args = bwrapArgs({ sandboxDir: dir, memoryBytes: 1, cpuSeconds: 1, allowProbe: false, seccompFd: null });
+    const at = args.indexOf(toolServerScript());
+    assert.deepEqual(args.slice(at - 1, at + 2), ['--ro-bind', toolServerScript(), '/astry/tool-server.mjs']);
+    assert.ok(args.includes('/astry/tool-server.mjs', at + 2), 'node runs the bound script');
   });
 });
