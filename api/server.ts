@@ -3,21 +3,33 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type pg from 'pg';
 import { AstryError, isAstryError, type AstryErrorCode } from '../core/errors.ts';
 import type { TokenVerifier } from '../identity/verifier.ts';
+import { IdentityError } from '../identity/errors.ts';
 import { resolveUser } from '../identity/users.ts';
 import { randomUUID } from 'node:crypto';
 import type { AskQueue } from '../worker/queue.ts';
 import type { AuditLog } from '../audit/log.ts';
+import { refusalAuditFields, type RefusedAsker } from '../erasure/personal.ts';
+import { sourceIdentifier } from '../erasure/pseudonym.ts';
+import type { KeyProvider } from '../vault/key-provider.ts';
 
 /** What the HTTP API needs. */
-export interface ApiDeps {
+export type ApiDeps = ApiBaseDeps & (
+  | { audit?: undefined; keys?: KeyProvider }
+  | {
+    /** Refused requests are audited here (answered ones are audited by the query worker). */
+    audit: AuditLog;
+    /** Seals refused users' identifiers under their subject key, or pseudonymizes them. */
+    keys: KeyProvider;
+  }
+);
+
+interface ApiBaseDeps {
   pool: pg.Pool;
   verifier: TokenVerifier;
   queue: AskQueue;
   workspaceId: string;
   /** How long POST /v1/ask waits for the worker, in ms (default 120000). */
   askTimeoutMs?: number;
-  /** Refused requests are audited here (answered ones are audited by the query worker). */
-  audit?: AuditLog;
   /** More route groups (SCIM, the Slack app endpoint), each registering its own routes and schemas. */
   routes?: ((app: FastifyInstance) => Promise<void>)[];
 }
@@ -71,6 +83,9 @@ function sendError(reply: FastifyReply, err: AstryError): FastifyReply {
 
 /** The HTTP API: POST /v1/ask (Bearer token from the IdP), described at GET /openapi.json. */
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const { audit, keys } = deps;
+  // Without keys a refusal could only be audited naming the person in clear.
+  if (audit && !keys) throw new TypeError('buildApi: `keys` is required with `audit` (refusals are audited under sealed or pseudonymous actors)');
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
   await app.register(swagger, {
     openapi: {
@@ -92,14 +107,17 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       },
     },
     async (request, reply) => {
-      let actor = 'unauthenticated';
+      // Who is asking, as far as known when a refusal comes: nobody (no valid token), an IdP subject, a user.
+      let subject: string | undefined;
+      let principalId: number | undefined;
       try {
         const header = request.headers.authorization ?? '';
         const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
         if (!match?.[1]) throw new AstryError('UNAUTHENTICATED', 'a Bearer token is required');
         const token = await deps.verifier.verify(match[1]);
-        actor = `subject:${token.subject}`;
+        subject = token.subject;
         const user = await resolveUser(deps.pool, deps.workspaceId, token);
+        principalId = user.principalId;
         const { question } = request.body;
         const result = await deps.queue.ask(
           { requestId: randomUUID(), workspaceId: deps.workspaceId, principalId: user.principalId, question },
@@ -116,9 +134,20 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
           usage: result.answer.usage,
         };
       } catch (err) {
-        if (isAstryError(err, 'UNAUTHENTICATED', 'FORBIDDEN')) {
-          // Every query leaves an audit entry, refused ones too (the log spools if Postgres is down).
-          await deps.audit?.append({ workspaceId: deps.workspaceId, type: 'query', actor, outcome: `refused_${err.code.toLowerCase()}`, documentIds: [] });
+        if (audit && keys && isAstryError(err, 'UNAUTHENTICATED', 'FORBIDDEN')) {
+          // Every query leaves an audit entry, refused ones too (the log spools if Postgres is down),
+          // naming no one in clear: a known user's identifiers are sealed under their key, an unknown
+          // IdP subject is a keyed pseudonym of `oidc:<sub>` (docs/query.md).
+          if (err instanceof IdentityError && err.principalId !== undefined) principalId = err.principalId;
+          const asker: RefusedAsker | undefined =
+            principalId !== undefined ? { principalId } : subject !== undefined ? { identifier: sourceIdentifier('oidc', subject) } : undefined;
+          const who = asker === undefined
+            ? { actor: 'unauthenticated' }
+            : await refusalAuditFields(deps.pool, keys, deps.workspaceId, asker, {
+              ...(principalId === undefined ? {} : { actor: `principal:${principalId}` }),
+              subject, reason: err instanceof IdentityError ? err.reason : err.message,
+            });
+          await audit.append({ workspaceId: deps.workspaceId, type: 'query', ...who, outcome: `refused_${err.code.toLowerCase()}`, documentIds: [], details: { via: 'api' } });
         }
         if (isAstryError(err)) return sendError(reply, err);
         throw err;

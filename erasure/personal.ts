@@ -13,7 +13,7 @@ import { AstryError } from '../core/errors.ts';
 import type { Queryable } from '../db/pool.ts';
 import { decrypt, encrypt, newDataKey, packSealed, unpackSealed, type VaultAad } from '../vault/envelope.ts';
 import type { KeyProvider } from '../vault/key-provider.ts';
-import { pseudonymKey, subjectPseudonym } from './pseudonym.ts';
+import { keyedHash, pseudonymKey, subjectPseudonym } from './pseudonym.ts';
 
 const wrapContext = (workspaceId: string, keyId: string): string => `astry/subject-key/${workspaceId}/${keyId}`;
 const aad = (workspaceId: string, keyId: string): VaultAad => ({ workspaceId, documentId: `subject-key:${keyId}`, version: 1, part: 'audit-personal' });
@@ -111,6 +111,41 @@ export async function personalAuditFields(
     console.warn('audit: personal fields withheld (subject key unavailable)', err);
     return { actor: 'personal-withheld:key-unavailable' };
   }
+}
+
+/**
+ * The actor of an audit event about someone who is no canonical user (an unknown IdP subject, an
+ * unlinked Slack account): `pseudonym:<hex HMAC of identifier>` under the workspace's pseudonym key,
+ * which an admin inside Astry can recompute for a given identifier (erasure/pseudonym.ts) and nobody
+ * else can. Never throws: without the key within 2 s the actor is withheld, not written in clear.
+ */
+export async function pseudonymousActor(db: Queryable, keys: KeyProvider, workspaceId: string, identifier: string): Promise<string> {
+  try {
+    const key = await withTimeout(pseudonymKey(db, keys, workspaceId), PERSONAL_TIMEOUT_MS, 'pseudonym key');
+    return `pseudonym:${keyedHash(key, identifier).toString('hex')}`;
+  } catch (err) {
+    console.warn('audit: actor withheld (pseudonym key unavailable)', err);
+    return 'personal-withheld:pseudonym-unavailable';
+  }
+}
+
+/** Who a refused request came from: a canonical user, or only an identifier (e.g. `slack:U0XENA`) for someone who is none. */
+export type RefusedAsker = { principalId: number } | { identifier: string };
+
+/**
+ * The actor and sealed personal fields of a refusal's audit event, naming no one in clear: a canonical
+ * user's `fields` are sealed under their subject key (so erasure shreds them), anyone else is a keyed
+ * pseudonym and `fields` are dropped (there is no key of theirs to seal them under). Never throws.
+ */
+export async function refusalAuditFields(
+  db: Queryable,
+  keys: KeyProvider,
+  workspaceId: string,
+  asker: RefusedAsker,
+  fields: Record<string, unknown>,
+): Promise<{ actor: string; personal?: SealedPersonal }> {
+  if ('principalId' in asker) return personalAuditFields(db, keys, workspaceId, asker.principalId, fields);
+  return { actor: await pseudonymousActor(db, keys, workspaceId, asker.identifier) };
 }
 
 /** Destroys the subject's live keys (call inside the erasure's transaction); returns the ids destroyed now. */

@@ -16,10 +16,13 @@ export const PUBLIC_MESSAGE: Readonly<Record<IdentityErrorCode, string>> = {
 export class IdentityError extends AstryError {
   /** Why the check failed, for server-side logs; never send it to the caller. */
   readonly reason: string;
+  /** The canonical user refused, when there is one (a deactivated user): their audit entry is sealed under their key. */
+  readonly principalId: number | undefined;
 
-  constructor(code: IdentityErrorCode, reason: string, options?: { cause?: unknown }) {
-    super(code, PUBLIC_MESSAGE[code], options);
+  constructor(code: IdentityErrorCode, reason: string, options?: { cause?: unknown; principalId?: number }) {
+    super(code, PUBLIC_MESSAGE[code], options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'IdentityError';
     this.reason = reason;
+    this.principalId = options?.principalId;
   }
 }

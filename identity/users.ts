@@ -59,7 +59,7 @@ export async function resolveUser(db: Queryable, workspaceId: string, token: Ver
   );
   const row = rows[0];
   if (row === undefined) throw new IdentityError('FORBIDDEN', `no user principal for ${claims.email} in workspace ${workspaceId}`);
-  if (!row.active) throw new IdentityError('FORBIDDEN', `user principal ${row.id} (${claims.email}) is deactivated`);
+  if (!row.active) throw new IdentityError('FORBIDDEN', `user principal ${row.id} (${claims.email}) is deactivated`, { principalId: row.id });
   return {
     principalId: row.id,
     email: claims.email,

@@ -88,7 +88,7 @@ try {
   const queryWorker = await startQueryWorker(askDeps, { connection: redisConnection(ctx.env.REDIS_URL), queueName: 'astry-ask-demo' });
   const queue = new AskQueue(redisConnection(ctx.env.REDIS_URL), 'astry-ask-demo');
   const verifier = new TokenVerifier({ issuer: idp.issuer, audience: DEFAULT_API_AUDIENCE, jwksUrl: idp.jwksUrl });
-  const api = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId, audit: askDeps.audit });
+  const api = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId, audit: askDeps.audit, keys: askDeps.keys });
   const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
   try {
     const questions = [`What are the plans marked ${CODEWORD.privatePlans}?`, `What does the spec say about ${FILE_CODEWORD.specPdf}?`];

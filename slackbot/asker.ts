@@ -7,9 +7,13 @@ import type { Queryable } from '../db/pool.ts';
 /** Why an asker is refused; the user hears one polite sentence either way, the audit gets the reason. */
 export type AskerRefusal = 'unlinked' | 'deactivated';
 
+/**
+ * A refusal carries the canonical user when there is one (a deactivated user), so its audit entry can be
+ * sealed under their key; `detail` names no one (the audit may keep it in clear).
+ */
 export type SlackAsker =
   | { ok: true; principalId: number; displayName: string; kind: string }
-  | { ok: false; reason: AskerRefusal; detail: string };
+  | { ok: false; reason: AskerRefusal; detail: string; principalId?: number };
 
 /**
  * Resolves who is asking. Admitted: an active Slack account of this connection linked to a canonical
@@ -26,12 +30,12 @@ export async function resolveSlackAsker(db: Queryable, ids: { workspaceId: strin
     [ids.connectionId, ids.workspaceId, slackUserId],
   );
   const row = rows[0];
-  if (row === undefined) return { ok: false, reason: 'unlinked', detail: `no identity for Slack user ${slackUserId}` };
-  if (row.identity_kind === 'bot') return { ok: false, reason: 'unlinked', detail: `Slack user ${slackUserId} is a bot` };
+  if (row === undefined) return { ok: false, reason: 'unlinked', detail: 'no identity for this Slack user' };
+  if (row.identity_kind === 'bot') return { ok: false, reason: 'unlinked', detail: 'a bot' };
   if (row.kind !== 'user' || !row.key.startsWith('email:')) {
-    return { ok: false, reason: 'unlinked', detail: `Slack user ${slackUserId} (${row.identity_kind}) is not linked to a company user` };
+    return { ok: false, reason: 'unlinked', detail: `a Slack account (${row.identity_kind}) not linked to a company user` };
   }
-  if (!row.identity_active) return { ok: false, reason: 'deactivated', detail: `Slack user ${slackUserId} is deactivated in Slack` };
-  if (!row.active) return { ok: false, reason: 'deactivated', detail: `principal ${row.principal_id} is deactivated` };
+  if (!row.identity_active) return { ok: false, reason: 'deactivated', detail: 'deactivated in Slack', principalId: row.principal_id };
+  if (!row.active) return { ok: false, reason: 'deactivated', detail: 'deactivated in the directory', principalId: row.principal_id };
   return { ok: true, principalId: row.principal_id, displayName: row.display_name, kind: row.identity_kind };
 }

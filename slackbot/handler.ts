@@ -8,6 +8,9 @@ import type pg from 'pg';
 import type { AuditLog } from '../audit/log.ts';
 import type { SlackConnector } from '../connectors/slack/connector.ts';
 import { isAstryError } from '../core/errors.ts';
+import { refusalAuditFields, type RefusedAsker } from '../erasure/personal.ts';
+import { sourceIdentifier } from '../erasure/pseudonym.ts';
+import type { KeyProvider } from '../vault/key-provider.ts';
 import type { AskRequest, AskResult } from '../worker/ask.ts';
 import type { AskJobData } from '../worker/queue.ts';
 import { resolveSlackAsker } from './asker.ts';
@@ -38,6 +41,8 @@ export interface SlackBotDeps {
   rateLimiter: RateLimiter;
   /** Refusals are audited here (answered questions are audited by the query worker). */
   audit?: AuditLog;
+  /** Seals a refused asker's identifiers under their subject key, or pseudonymizes them (see `audit`). */
+  keys: KeyProvider;
   /** How long to wait for the query worker, in ms. */
   askTimeoutMs: number;
   /** Where unexpected failures are reported (default console.error). */
@@ -65,9 +70,21 @@ export function questionText(text: string, botUserId: string): string {
   return text.replace(mentionOf(botUserId), ' ').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&').replace(/\s+/g, ' ').trim();
 }
 
-async function audit(deps: SlackBotDeps, actor: string, outcome: string, details: Record<string, unknown>): Promise<void> {
+/**
+ * Audits a refusal naming no one in clear: a canonical user's `personal` fields are sealed under their
+ * key, anyone else is a keyed pseudonym of `slack:<user id>`; `details` stay in clear and must name no one.
+ */
+async function audit(
+  deps: SlackBotDeps,
+  asker: RefusedAsker,
+  outcome: string,
+  personal: Record<string, unknown>,
+  details: Record<string, unknown>,
+): Promise<void> {
+  if (!deps.audit) return;
   try {
-    await deps.audit?.append({ workspaceId: deps.workspaceId, type: 'query', actor, outcome, documentIds: [], details: { via: 'slack', ...details } });
+    const who = await refusalAuditFields(deps.pool, deps.keys, deps.workspaceId, asker, personal);
+    await deps.audit.append({ workspaceId: deps.workspaceId, type: 'query', ...who, outcome, documentIds: [], details: { via: 'slack', ...details } });
   } catch (err) {
     (deps.onError ?? console.error)('slack bot: audit append failed', err);
   }
@@ -101,14 +118,20 @@ async function admit(
   const asker = await resolveSlackAsker(deps.pool, deps, userId);
   if (!asker.ok) {
     await tell(deps, place, userId, say.refusalMessage());
-    await audit(deps, `slack:${deps.teamId}:${userId}`, 'refused_forbidden', { requestId, reason: asker.reason, detail: asker.detail });
+    await audit(
+      deps,
+      asker.principalId === undefined ? { identifier: sourceIdentifier('slack', userId) } : { principalId: asker.principalId },
+      'refused_forbidden',
+      { actor: `slack:${deps.teamId}:${userId}`, slackUserId: userId, ...(asker.principalId === undefined ? {} : { principalId: asker.principalId }) },
+      { requestId, reason: asker.reason, detail: asker.detail },
+    );
     return { ok: false, outcome: asker.reason === 'unlinked' ? 'refused_unlinked' : 'refused_deactivated' };
   }
   const rate = await deps.rateLimiter.take(String(asker.principalId), requestId);
   if (!rate.allowed) {
     // Told once per window: a user pasting ten questions gets one notice, not ten.
     if (rate.notify) await tell(deps, place, userId, say.rateLimitedMessage(rate.retryAfterSeconds));
-    await audit(deps, `principal:${asker.principalId}`, 'refused_rate_limited', { requestId });
+    await audit(deps, { principalId: asker.principalId }, 'refused_rate_limited', { actor: `principal:${asker.principalId}`, slackUserId: userId }, { requestId });
     return { ok: false, outcome: 'refused_rate_limited' };
   }
   return { ok: true, principalId: asker.principalId };

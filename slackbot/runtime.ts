@@ -49,7 +49,7 @@ export async function startSlackBotFromEnv(config: Env, slackEnv: SlackEnv): Pro
     const team = await slack.team();
     audit = await auditFromEnv(config, pool);
     const deps: SlackBotDeps = {
-      pool, workspaceId, connectionId: connection.id, teamId: team.teamId, botUserId: team.botUserId,
+      pool, keys, workspaceId, connectionId: connection.id, teamId: team.teamId, botUserId: team.botUserId,
       slack,
       poster: new SlackPoster({ token, apiUrl, retryConfig: BOT_SLACK_RETRY }),
       asker: queue,

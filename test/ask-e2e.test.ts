@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { verifyAudit } from '../audit/verify.ts';
 import { CHANNEL, CODEWORD, FILE_CODEWORD } from '../fixtures/slack/ids.ts';
 import { readableSourceIds } from './support/access.ts';
+import { assertNamesNoOne, auditEntries, openSealedRefusal, pseudonymActorOf } from './support/audit-privacy.ts';
 import { startHarness, type SyncHarness } from './support/harness.ts';
 import { startQueryStack, type QueryStack } from './support/query-stack.ts';
 
@@ -73,6 +74,35 @@ describe('asking a question end to end (IdP token -> API -> queue -> sandbox -> 
     assert.equal(bad.status, 401);
     const none = await fetch(`${q.apiUrl}/v1/ask`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"question":"x"}' });
     assert.equal(none.status, 401);
+  });
+
+  test('refusals are audited naming no one in clear: a deactivated user sealed under their key, an unknown subject by pseudonym', async () => {
+    const { rows } = await h.db.pool.query<{ id: number }>(`SELECT id FROM principals WHERE key = 'email:dave@ex.com'`);
+    const dave = rows[0]?.id;
+    assert.ok(dave !== undefined);
+    await q.deps.audit.drain();
+    const { rows: [marker] } = await h.db.pool.query<{ seq: string | null }>(`SELECT max(seq)::text AS seq FROM audit_log`);
+    assert.equal((await q.ask('dave@ex.com', 'anything')).status, 403);
+    assert.equal((await q.ask('mallory@ex.com', 'anything')).status, 403);
+    await q.deps.audit.drain();
+    const refused = await auditEntries(h.db.pool, `seq > $1 AND entry->>'outcome' = 'refused_forbidden'`, [marker?.seq ?? '0']);
+    assert.equal(refused.length, 2, JSON.stringify(refused));
+    const [daves, mallorys] = refused;
+    assert.ok(daves && mallorys);
+
+    assertNamesNoOne(daves, ['idp-dave', 'dave@ex.com', 'Dave'], [dave]);
+    const sealed = await openSealedRefusal(h.db.pool, q.deps.keys, daves, dave);
+    assert.equal(sealed.subject, 'idp-dave');
+    assert.equal(sealed.actor, `principal:${dave}`);
+    assert.match(String(sealed.reason), /dave@ex\.com.*deactivated/);
+
+    assertNamesNoOne(mallorys, ['idp-mallory', 'mallory@ex.com', 'Mallory']);
+    assert.equal(mallorys.personal, undefined, 'no key to seal under: nothing personal is kept');
+    assert.equal(mallorys.actor, await pseudonymActorOf(h.db.pool, q.deps.keys, h.workspaceId, 'oidc:idp-mallory'), 'an admin can recompute it from the subject');
+    assert.notEqual(mallorys.actor, await pseudonymActorOf(h.db.pool, q.deps.keys, h.workspaceId, 'oidc:idp-dave'));
+
+    const none = await auditEntries(h.db.pool, `entry->>'outcome' = 'refused_unauthenticated'`);
+    assert.ok(none.length > 0 && none.every((e) => e.actor === 'unauthenticated' && e.personal === undefined));
   });
 
   test('every query is in the audit trail with the materialized document ids, and the chain verifies', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { verifyAudit } from '../audit/verify.ts';
 import { upsertDirectoryUsers } from '../db/directory.ts';
 import type { BotPost } from '../fixtures/slack/state.ts';
 import { CHANNEL, CODEWORD, FILE_CODEWORD, USER } from '../fixtures/slack/ids.ts';
@@ -8,6 +9,7 @@ import { resolveSlackAsker } from '../slackbot/asker.ts';
 import { PRIVATE_ANSWER_ACTION } from '../slackbot/jobs.ts';
 import { RateLimiter } from '../slackbot/rate-limit.ts';
 import { principalOfSlackUser, readableSourceIds } from './support/access.ts';
+import { assertNamesNoOne, auditEntries, openSealedRefusal, pseudonymActorOf } from './support/audit-privacy.ts';
 import { startHarness, type SyncHarness } from './support/harness.ts';
 import { startQueryStack, type QueryStack } from './support/query-stack.ts';
 import { startSlackAppStack, type SlackAppStack } from './support/slack-app.ts';
@@ -220,11 +222,32 @@ describe('Ask Astry in Slack (emulated Slack -> signed events -> API -> queue ->
     assert.equal(notSynced.ok, false);
 
     await q.deps.audit.drain();
-    const { rows } = await h.db.pool.query<{ entry: { actor: string; outcome: string; details?: { reason?: string } } }>(
-      `SELECT entry FROM audit_log WHERE entry->>'outcome' = 'refused_forbidden' AND entry->'details'->>'via' = 'slack'`,
-    );
-    const reasons = rows.map((r) => r.entry.details?.reason).sort();
+    const refusals = await auditEntries(h.db.pool, `entry->>'outcome' = 'refused_forbidden' AND entry->'details'->>'via' = 'slack'`);
+    const reasons = refusals.map((e) => e.details?.reason).sort();
     assert.deepEqual(reasons, ['deactivated', 'deactivated', 'unlinked']);
+
+    // Nobody is named in clear. Deactivated company users: sealed under their own subject key, which
+    // their erasure destroys. Xena (no company user): a keyed pseudonym an admin can recompute.
+    const principals = new Map<string, number>();
+    for (const user of [USER.xena, USER.dave, USER.bob]) principals.set(user, (await principalOfSlackUser(h.db.pool, h.connectionId, user)) ?? -1);
+    const slackIds = [USER.xena, USER.dave, USER.bob];
+    for (const entry of refusals) assertNamesNoOne(entry, [...slackIds, 'xena@', 'dave@ex.com', 'bob@ex.com'], [...principals.values()]);
+    const unlinked = refusals.filter((e) => e.details?.reason === 'unlinked');
+    assert.deepEqual(unlinked.map((e) => [e.actor, e.personal]), [[await pseudonymActorOf(h.db.pool, q.deps.keys, h.workspaceId, `slack:${USER.xena}`), undefined]]);
+    // Dave is deactivated in Slack, bob was in the directory: the clear detail says which, not who.
+    const ownerOf = new Map<unknown, string>([['deactivated in Slack', USER.dave], ['deactivated in the directory', USER.bob]]);
+    const opened = [];
+    for (const entry of refusals.filter((e) => e.details?.reason === 'deactivated')) {
+      const owner = ownerOf.get(entry.details?.detail);
+      assert.ok(owner, JSON.stringify(entry.details));
+      const fields = await openSealedRefusal(h.db.pool, q.deps.keys, entry, principals.get(owner) ?? -1);
+      assert.equal(fields.slackUserId, owner);
+      assert.equal(fields.principalId, principals.get(owner));
+      opened.push(owner);
+    }
+    assert.deepEqual(opened.sort(), [USER.bob, USER.dave].sort());
+    const chain = await verifyAudit(h.db.pool, { publicKey: q.signer.publicKey, checkpointDir: q.checkpointDir });
+    assert.equal(chain.ok, true, JSON.stringify(chain));
   });
 
   test('Slack\'s retries of one event produce one answer', async () => {
@@ -266,6 +289,16 @@ describe('Ask Astry in Slack (emulated Slack -> signed events -> API -> queue ->
       const notices = h.emulator.posts.filter((p) => p.kind === 'ephemeral' && (p.threadTs === second.ts || p.threadTs === third.ts));
       assert.equal(notices.length, 1, 'told once');
       assert.match(notices[0]?.text ?? '', /try again in about \d+ seconds/);
+
+      await q.deps.audit.drain();
+      const limited = await auditEntries(h.db.pool, `entry->>'outcome' = 'refused_rate_limited' AND entry->'details'->>'via' = 'slack'`);
+      assert.equal(limited.length, 2);
+      const bob = (await principalOfSlackUser(h.db.pool, h.connectionId, USER.bob)) ?? -1;
+      for (const entry of limited) {
+        assertNamesNoOne(entry, [USER.bob, 'bob@ex.com'], [bob]);
+        const fields = await openSealedRefusal(h.db.pool, q.deps.keys, entry, bob);
+        assert.deepEqual(fields, { actor: `principal:${bob}`, slackUserId: USER.bob });
+      }
     } finally {
       s.deps.rateLimiter = saved;
     }

@@ -44,7 +44,7 @@ export async function runApi(ctx: CliContext): Promise<void> {
     (app: FastifyInstance) => registerDriveWebhookRoutes(app, { pool: ctx.pool, temporal }),
   ];
   const scim = (app: FastifyInstance) => registerScimRoutes(app, { pool: ctx.pool });
-  const app = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId: await ctx.workspaceId(), audit, routes: [scim, ...webhooks, ...(slack ? [slack.register] : [])] });
+  const app = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId: await ctx.workspaceId(), audit, keys: await ctx.keys(), routes: [scim, ...webhooks, ...(slack ? [slack.register] : [])] });
   const address = await app.listen({ host: ctx.env.ASTRY_API_HOST, port: ctx.env.ASTRY_API_PORT });
   console.log(`API listening on ${address} (OpenAPI at ${address}/openapi.json)`);
   await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);

@@ -72,7 +72,7 @@ export async function startIdentityStack(): Promise<IdentityStack> {
   const idp = await startIdp({ users: SEEDED_IDP_USERS, audience: DEFAULT_API_AUDIENCE });
   const verifier = new TokenVerifier({ issuer: idp.issuer, audience: DEFAULT_API_AUDIENCE, jwksUrl: idp.jwksUrl });
   const api = await buildApi({
-    pool: db.pool, verifier, queue, workspaceId, askTimeoutMs: 60_000, audit,
+    pool: db.pool, verifier, queue, workspaceId, askTimeoutMs: 60_000, audit, keys,
     routes: [(app) => registerScimRoutes(app, { pool: db.pool })],
   });
   const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });

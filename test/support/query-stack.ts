@@ -58,7 +58,7 @@ export async function startQueryStack(h: SyncHarness, opts: { provider?: ModelPr
   const worker = await startQueryWorker(deps, { connection, queueName, concurrency: 2 });
   const queue = new AskQueue(connection, queueName);
   const verifier = new TokenVerifier({ issuer: idp.issuer, audience: DEFAULT_API_AUDIENCE, jwksUrl: idp.jwksUrl });
-  const api = await buildApi({ pool: h.db.pool, verifier, queue, workspaceId: h.workspaceId, askTimeoutMs: 60_000, audit });
+  const api = await buildApi({ pool: h.db.pool, verifier, queue, workspaceId: h.workspaceId, askTimeoutMs: 60_000, audit, keys: h.deps.keys });
   const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
   return {
     idp, api, apiUrl, deps, signer, checkpointDir, worker, queueName,

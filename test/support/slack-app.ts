@@ -72,6 +72,7 @@ export async function startSlackAppStack(
   const slack = new SlackConnector({ token: h.emulator.token, apiUrl: h.emulator.url, maxFileBytes: 1024 * 1024, retryConfig: TEST_SLACK_RETRY });
   const deps: SlackBotDeps = {
     pool: h.db.pool,
+    keys: h.deps.keys,
     workspaceId: h.workspaceId,
     connectionId: h.connectionId,
     teamId: TEAM_ID,
