@@ -50,11 +50,14 @@ export type DocumentContent =
   | { type: 'text'; text: string }
   | { type: 'file'; fileName: string; mimeType: string; sizeBytes: number; fetch: () => Promise<Buffer> };
 
-/** A person a document concerns, named by their id in the source (Slack `U…`): provenance for erasure. */
+/** A person a document concerns, named by their id in the source: provenance for erasure. */
 export interface DocumentSubject {
-  /** As SourceIdentity.sourceUserId. */
+  /** As SourceIdentity.sourceUserId: Slack `U…`, Entra object id, Google directory user id. */
   sourceUserId: string;
-  /** `author`: wrote (part of) it; `mentioned`: named in it (e.g. a Slack `<@U…>` mention). */
+  /**
+   * `author`: wrote (part of) it, or created, owns or last modified the file; `mentioned`: named in it
+   * (e.g. a Slack `<@U…>` mention).
+   */
   role: 'author' | 'mentioned';
 }
 

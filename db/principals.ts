@@ -73,6 +73,20 @@ export async function upsertIdentities(
   );
 }
 
+/**
+ * The source user ids of a connection's identities with the given (lowercased) emails, keyed by
+ * lowercased email. For sources whose items name people by address only (Drive's `User`).
+ */
+export async function sourceUserIdsByEmail(db: Queryable, connectionId: string, emails: readonly string[]): Promise<Map<string, string>> {
+  if (emails.length === 0) return new Map();
+  const { rows } = await db.query<{ email: string; source_user_id: string }>(
+    `SELECT lower(email) AS email, source_user_id FROM source_identities
+     WHERE connection_id = $1 AND lower(email) = ANY($2::text[]) ORDER BY source_user_id`,
+    [connectionId, emails],
+  );
+  return new Map(rows.map((r) => [r.email, r.source_user_id]));
+}
+
 /** Replaces this connection's view of each group's members with the given complete lists. */
 export async function replaceGroupMembers(
   db: Queryable,

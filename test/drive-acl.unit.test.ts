@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { driveGroups, fileAcl, googleGroupMembers, type AclContext } from '../connectors/drive/acl.ts';
-import { PermissionSchema, type DrivePermission } from '../connectors/drive/schemas.ts';
+import { fileSubjects, subjectEmails } from '../connectors/drive/documents.ts';
+import { FileSchema, PermissionSchema, type DrivePermission } from '../connectors/drive/schemas.ts';
 
 const ctx: AclContext = { customerId: 'C1', domains: new Set(['ex.com']), inactive: new Set(['dave@ex.com']) };
 const p = (raw: Record<string, unknown>): DrivePermission => PermissionSchema.parse(raw);
@@ -58,5 +59,21 @@ describe('Drive permissions -> grants', () => {
     ]);
     assert.deepEqual(keys(all?.members ?? []), ['drive:C1:domain:ex.com', 'drive:C1:group:eng@ex.com', 'email:alice@ex.com']);
     assert.deepEqual(keys(organizers?.members ?? []), ['email:alice@ex.com']);
+  });
+});
+
+describe('Drive files -> subjects (provenance)', () => {
+  const file = (raw: Record<string, unknown>) => FileSchema.parse({ id: 'f1', mimeType: 'text/plain', modifiedTime: '2026-10-01T00:00:00Z', ...raw });
+  const directory = new Map([['alice@ex.com', 'u-alice'], ['bob@ex.com', 'u-bob']]);
+
+  test('owners and the last modifier are authors, by directory id; an address outside the directory is left out', () => {
+    const mine = file({ owners: [{ emailAddress: 'Alice@ex.com' }], lastModifyingUser: { emailAddress: 'bob@ex.com', permissionId: '123' } });
+    assert.deepEqual(subjectEmails(mine), ['alice@ex.com', 'bob@ex.com']);
+    assert.deepEqual(fileSubjects(mine, (e) => directory.get(e)), [{ sourceUserId: 'u-alice', role: 'author' }, { sourceUserId: 'u-bob', role: 'author' }]);
+    const shared = file({ lastModifyingUser: { emailAddress: 'xena@acme.example' } });
+    assert.deepEqual(fileSubjects(shared, (e) => directory.get(e)), [], 'a shared drive file edited by an outsider names nobody');
+    const self = file({ owners: [{ emailAddress: 'alice@ex.com' }], lastModifyingUser: { emailAddress: 'ALICE@ex.com' } });
+    assert.deepEqual(fileSubjects(self, (e) => directory.get(e)), [{ sourceUserId: 'u-alice', role: 'author' }]);
+    assert.deepEqual(fileSubjects(file({ lastModifyingUser: {} }), (e) => directory.get(e)), [], 'a hidden address names nobody');
   });
 });

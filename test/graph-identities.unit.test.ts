@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { claimPrincipal, itemAcl, siteGroupMembers } from '../connectors/graph/acl.ts';
-import { IdentityIndex, toIdentity } from '../connectors/graph/identities.ts';
-import { PermissionSchema } from '../connectors/graph/schemas.ts';
+import { IdentityIndex, itemSubjects, toIdentity } from '../connectors/graph/identities.ts';
+import { DriveItemSchema, PermissionSchema } from '../connectors/graph/schemas.ts';
 
 const T = 'tenant-1';
 const users = [
@@ -51,5 +51,18 @@ describe('Graph identities and ACL rules', () => {
       { Id: 2, LoginName: 'i:0#.f|membership|dave@ex.com', PrincipalType: 1 },
     ], ctx);
     assert.deepEqual(members.map((m) => m.key), ['email:alice@ex.com']);
+  });
+
+  test('a file\'s subjects: creator and last modifier as authors, by directory id; applications are nobody', () => {
+    const item = (raw: Record<string, unknown>) => DriveItemSchema.parse({ id: 'i', ...raw });
+    const app = { application: { id: 'app-1', displayName: 'Migration tool' } };
+    assert.deepEqual(itemSubjects(item({ createdBy: app, lastModifiedBy: { user: { id: 'a', displayName: 'Alice' } } }), index), [{ sourceUserId: 'a', role: 'author' }]);
+    assert.deepEqual(itemSubjects(item({ createdBy: app, lastModifiedBy: app }), index), []);
+    assert.deepEqual(itemSubjects(item({}), index), [], 'no facets: no subjects');
+    // The same person twice is one subject; a siteUser-only set resolves by login name; an unknown user keeps Graph's id.
+    const bySite = { siteUser: { id: '7', displayName: 'Alice', loginName: 'i:0#.f|membership|alice@ex.com' } };
+    assert.deepEqual(itemSubjects(item({ createdBy: bySite, lastModifiedBy: { user: { id: 'a' } } }), index), [{ sourceUserId: 'a', role: 'author' }]);
+    assert.deepEqual(itemSubjects(item({ createdBy: { user: { id: 'gone-user' } } }), index).map((s) => s.sourceUserId), ['gone-user']);
+    assert.deepEqual(itemSubjects(item({ createdBy: { user: { displayName: 'SharePoint App' } } }), index), [], 'a user facet without id or known address');
   });
 });

@@ -6,9 +6,15 @@
  */
 import { z } from 'zod';
 
-/** Fields requested for files (changes.list, files.list, files.get): what documents and ACLs need. */
+/**
+ * Fields requested for files (changes.list, files.list, files.get): what documents, ACLs and provenance
+ * (owners, last modifier) need.
+ */
 export const FILE_FIELDS =
-  'id,name,mimeType,parents,driveId,owners(emailAddress),modifiedTime,trashed,size,md5Checksum,webViewLink,inheritedPermissionsDisabled';
+  'id,name,mimeType,parents,driveId,owners(emailAddress),lastModifyingUser(emailAddress),modifiedTime,trashed,size,md5Checksum,webViewLink,inheritedPermissionsDisabled';
+
+/** A Drive `User`: no directory id, only an address (absent when the user hides it). https://developers.google.com/workspace/drive/api/reference/rest/v3/User */
+const DriveUserSchema = z.object({ emailAddress: z.string().optional() });
 
 /** https://developers.google.com/workspace/drive/api/reference/rest/v3/files */
 export const FileSchema = z.object({
@@ -17,7 +23,9 @@ export const FileSchema = z.object({
   mimeType: z.string().min(1),
   parents: z.array(z.string()).default([]),
   driveId: z.string().optional(),
-  owners: z.array(z.object({ emailAddress: z.string().optional() })).default([]),
+  /** My Drive files: their owner; shared drive files have none. */
+  owners: z.array(DriveUserSchema).default([]),
+  lastModifyingUser: DriveUserSchema.optional(),
   modifiedTime: z.string().min(1),
   trashed: z.boolean().default(false),
   /** int64 as a string; only binary files have one. */

@@ -1,6 +1,6 @@
 /** Entra ID users -> source identities and canonical user principals. Pure. */
-import type { IdentityKind, PrincipalRef, SourceIdentity } from '../types.ts';
-import type { GraphUser, IdentitySet } from './schemas.ts';
+import type { DocumentSubject, IdentityKind, PrincipalRef, SourceIdentity } from '../types.ts';
+import type { DriveItem, GraphUser, IdentitySet } from './schemas.ts';
 
 /**
  * How Entra classifies the user. A B2B guest (userType Guest, or a `#EXT#` user principal name
@@ -84,4 +84,21 @@ export class IdentityIndex {
     const email = (set.user?.email ?? set.siteUser?.email)?.toLowerCase();
     return email ? this.#byMail.get(email) : undefined;
   }
+}
+
+/**
+ * The people a driveItem concerns, as its provenance: the users in `createdBy` and `lastModifiedBy`,
+ * both authors, named by Entra object id (as SourceIdentity.sourceUserId). An identity set the
+ * directory resolves (by id, login name or email) gives the directory's id; an unknown user keeps
+ * the id Graph gave. Applications and devices (no user facet) are nobody. Earlier editors are not
+ * listed: Graph names only the creator and the last modifier, and we do not read version histories.
+ */
+export function itemSubjects(item: Pick<DriveItem, 'createdBy' | 'lastModifiedBy'>, identities: IdentityIndex): DocumentSubject[] {
+  const ids = new Set<string>();
+  for (const set of [item.createdBy, item.lastModifiedBy]) {
+    if (!set || (!set.user && !set.siteUser)) continue;
+    const id = identities.resolve(set)?.sourceUserId ?? set.user?.id;
+    if (id) ids.add(id);
+  }
+  return [...ids].map((sourceUserId) => ({ sourceUserId, role: 'author' }));
 }

@@ -72,6 +72,9 @@ export const DriveItemSchema = z.object({
   root: z.object({}).loose().nullish(),
   deleted: z.object({ state: z.string().nullish() }).loose().nullish(),
   '@microsoft.graph.sharedChanged': z.string().nullish(),
+  /** Who created / last modified the item (identitySet: user, application, device); delta returns both. */
+  createdBy: IdentitySetSchema.nullish(),
+  lastModifiedBy: IdentitySetSchema.nullish(),
 });
 export type DriveItem = z.infer<typeof DriveItemSchema>;
 export const DeltaPageSchema = pageOf(DriveItemSchema);

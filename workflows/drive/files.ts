@@ -6,11 +6,12 @@
  */
 import { fileAcl, type AclContext } from '../../connectors/drive/acl.ts';
 import type { DriveConnector, LogId } from '../../connectors/drive/connector.ts';
-import { FOLDER_MIME, fileDocument, readMode } from '../../connectors/drive/documents.ts';
+import { FOLDER_MIME, fileDocument, fileSubjects, readMode, subjectEmails } from '../../connectors/drive/documents.ts';
 import type { DriveFile } from '../../connectors/drive/schemas.ts';
 import type { ItemError, SourceDocument } from '../../connectors/types.ts';
 import { AstryError, isAstryError } from '../../core/errors.ts';
 import { deleteDocuments } from '../../db/documents.ts';
+import { sourceUserIdsByEmail } from '../../db/principals.ts';
 import { addRunCounts, recordErrors } from '../../db/runs.ts';
 import { ingestBatch, itemError } from '../../pipeline/ingest.ts';
 import type { ActivityDeps } from '../activities/deps.ts';
@@ -61,6 +62,8 @@ export class DriveFileSync {
   readonly #ids: { workspaceId: string; connectionId: string; runId: string };
   readonly #log: LogId;
   readonly #folders = new Map<string, Promise<FolderInfo>>();
+  /** Lowercased email -> directory user id (null: not in the directory), for files' subjects. */
+  readonly #directoryIds = new Map<string, string | null>();
   /** Ids whose processing failed with a per-item error: retried on the next run. */
   readonly failed = new Set<string>();
   /** Files handled (written, updated, unchanged or deleted). */
@@ -100,12 +103,25 @@ export class DriveFileSync {
     return false;
   }
 
+  /**
+   * Learns the directory ids of the addresses `files` name (owners, last modifiers). Why a lookup:
+   * Drive's `User` has no directory id; the directory this run's principals step stored has both.
+   * One query per batch with unseen addresses; most files name the same few people.
+   */
+  async #resolveSubjects(files: readonly DriveFile[]): Promise<void> {
+    const unseen = [...new Set(files.flatMap((f) => subjectEmails(f)))].filter((e) => !this.#directoryIds.has(e));
+    if (unseen.length === 0) return;
+    const found = await sourceUserIdsByEmail(this.#deps.pool, this.#ids.connectionId, unseen);
+    for (const email of unseen) this.#directoryIds.set(email, found.get(email) ?? null);
+  }
+
   /** The document of a file, or null when no one may read it (the caller deletes it). */
   async #document(file: DriveFile): Promise<SourceDocument | null> {
     const permissions = await this.#drive.permissions(file);
     const acl = fileAcl(this.#ctx, file, permissions, await this.#limited(file));
     if (acl.length === 0) return null;
-    return fileDocument(file, acl, () => this.#drive.content(file));
+    const subjects = fileSubjects(file, (email) => this.#directoryIds.get(email) ?? undefined);
+    return fileDocument(file, acl, subjects, () => this.#drive.content(file));
   }
 
   /**
@@ -148,6 +164,7 @@ export class DriveFileSync {
     for (let start = 0; start < Math.max(files.length, 1); start += batchSize) {
       const batch = files.slice(start, start + batchSize);
       const errors: ItemError[] = [];
+      await this.#resolveSubjects(batch);
       const docs = (
         await mapLimit(batch, PERMISSION_CONCURRENCY, async (file) => {
           try {

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { itemAcl, type AclContext } from '../../connectors/graph/acl.ts';
 import type { GraphConnector } from '../../connectors/graph/connector.ts';
+import { itemSubjects } from '../../connectors/graph/identities.ts';
 import type { DriveItem } from '../../connectors/graph/schemas.ts';
 import type { Grant, ItemError, SourceDocument } from '../../connectors/types.ts';
 import { AstryError, isAstryError } from '../../core/errors.ts';
@@ -28,6 +29,12 @@ const CursorSchema = z.object({
   mode: z.enum(['full', 'incremental', 'resync']).optional(),
   /** Folder id -> parent folder id (null for the root): the tree delta never sends again. */
   folders: z.record(z.string(), z.string().nullable()).default({}),
+  /**
+   * Every file stored under this cursor recorded its subjects (provenance). A cursor without it was
+   * written before files had subjects, and delta never reports an unchanged file again: the drive is
+   * enumerated once more (as after a 410: content skipped by version, permissions re-read) to backfill.
+   */
+  subjects: z.literal(true).optional(),
 });
 type DriveCursor = z.infer<typeof CursorSchema>;
 type Mode = 'full' | 'incremental' | 'resync';
@@ -102,6 +109,8 @@ function toDocument(c: DriveSyncContext, drive: GraphDriveRef, item: DriveItem, 
     contentVersion: item.cTag ?? item.eTag ?? item.lastModifiedDateTime ?? item.id,
     updatedAt: new Date(item.lastModifiedDateTime ?? 0),
     acl,
+    // Creator and last modifier: an erasure finds the file through them, and suppression refuses it afterwards.
+    subjects: itemSubjects(item, c.acl.identities),
     content: {
       type: 'file', fileName: name, mimeType: item.file?.mimeType ?? 'application/octet-stream', sizeBytes: item.size ?? 0,
       fetch: () => c.graph.download(drive.driveId, item.id),
@@ -259,7 +268,8 @@ export async function syncGraphDrive(c: DriveSyncContext, drive: GraphDriveRef):
   const cursor: DriveCursor = parsed.success ? parsed.data : { folders: {} };
   let mode: Mode;
   let url: string;
-  if (cursor.mode === 'resync') {
+  const stored = cursor.deltaLink !== undefined || cursor.resume !== undefined;
+  if (cursor.mode === 'resync' || (stored && !cursor.subjects)) {
     mode = 'resync';
     url = c.graph.initialDelta(drive.driveId);
     cursor.folders = {};
@@ -273,6 +283,8 @@ export async function syncGraphDrive(c: DriveSyncContext, drive: GraphDriveRef):
     mode = 'full';
     url = c.graph.initialDelta(drive.driveId);
   }
+  // From here on every stored page records its files' subjects.
+  cursor.subjects = true;
   const result: GraphDriveResult = { driveId: drive.driveId, changes: 0, recomputed: 0, resynced: mode === 'resync' };
   const seen = new Set<string>();
   for (let pages = 0; ; pages++) {
@@ -284,7 +296,7 @@ export async function syncGraphDrive(c: DriveSyncContext, drive: GraphDriveRef):
       url = c.graph.initialDelta(drive.driveId);
       cursor.folders = {};
       seen.clear();
-      await setCursor(c.deps.pool, c.ids.connectionId, scope, { folders: {}, mode, ...(cursor.deltaLink ? { deltaLink: cursor.deltaLink } : {}) });
+      await setCursor(c.deps.pool, c.ids.connectionId, scope, { folders: {}, mode, subjects: true, ...(cursor.deltaLink ? { deltaLink: cursor.deltaLink } : {}) });
       continue;
     }
     const outcome = await storePage(c, drive, page.items, mode, cursor, seen);
@@ -298,7 +310,7 @@ export async function syncGraphDrive(c: DriveSyncContext, drive: GraphDriveRef):
     }
     if (!page.deltaLink) throw new Error(`Graph delta page of drive ${drive.driveId} has neither nextLink nor deltaLink`);
     if (mode === 'resync') await addRunCounts(c.deps.pool, c.ids.runId, { deleted: await sweep(c, drive.driveId, seen) });
-    await setCursor(c.deps.pool, c.ids.connectionId, scope, { deltaLink: page.deltaLink, folders: cursor.folders });
+    await setCursor(c.deps.pool, c.ids.connectionId, scope, { deltaLink: page.deltaLink, folders: cursor.folders, subjects: true });
     return result;
   }
 }
