@@ -125,7 +125,7 @@ program
     await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
     await bot.close();
   }));
-program.command('api').description('serve the HTTP API (POST /v1/ask, GET /openapi.json)').action(action(() => runApi(ctx)));
+program.command('api').description('serve the HTTP API (POST /v1/ask, /v1/admin, /scim/v2, GET /openapi.json)').action(action(() => runApi(ctx)));
 
 program
   .command('ask <question>')

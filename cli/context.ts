@@ -11,6 +11,7 @@ export class CliContext {
   readonly env: Env = env();
   #pool: pg.Pool | undefined;
   #temporal: Connection | undefined;
+  #lazyTemporal: Connection | undefined;
 
   get pool(): pg.Pool {
     this.#pool ??= createPool(this.env.DATABASE_URL, 4);
@@ -30,8 +31,15 @@ export class CliContext {
     return new Client({ connection: this.#temporal, namespace: this.env.TEMPORAL_NAMESPACE });
   }
 
+  /** A client whose connection is made on first use (and retried): for servers that must start without Temporal. */
+  lazyTemporal(): Client {
+    this.#lazyTemporal ??= Connection.lazy({ address: this.env.TEMPORAL_ADDRESS });
+    return new Client({ connection: this.#lazyTemporal, namespace: this.env.TEMPORAL_NAMESPACE });
+  }
+
   async close(): Promise<void> {
     await this.#pool?.end();
     await this.#temporal?.close();
+    await this.#lazyTemporal?.close();
   }
 }

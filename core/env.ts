@@ -36,6 +36,11 @@ const EnvSchema = z.object({
   ASTRY_OIDC_ISSUER: z.string().url().default('http://127.0.0.1:3901'),
   ASTRY_OIDC_AUDIENCE: z.string().min(1).default('https://astry.local/api'),
   ASTRY_OIDC_JWKS_URL: z.string().url().optional(),
+  /**
+   * Access-token claim holding the caller's admin roles for /v1/admin (`astry.admin`, `astry.compliance`):
+   * `roles` for Entra app roles, `groups` for an Okta groups claim. An array of strings, or one string.
+   */
+  ASTRY_ADMIN_ROLES_CLAIM: z.string().min(1).default('roles'),
   /** HTTP API listen address. */
   ASTRY_API_HOST: z.string().min(1).default('127.0.0.1'),
   ASTRY_API_PORT: z.coerce.number().int().min(0).max(65535).default(3902),

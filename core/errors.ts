@@ -15,7 +15,9 @@ export type AstryErrorCode =
   | 'FORBIDDEN'
   | 'BUDGET_EXHAUSTED'
   | 'TIMEOUT'
-  | 'CONFINEMENT_UNAVAILABLE';
+  | 'CONFINEMENT_UNAVAILABLE'
+  /** A service Astry itself depends on (Temporal) is not configured or not reachable. */
+  | 'UNAVAILABLE';
 
 /** Base class of every expected Astry failure: a stable `code`, a message for humans, an optional cause. */
 export class AstryError extends Error {

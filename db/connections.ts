@@ -3,6 +3,7 @@ import { AstryError } from '../core/errors.ts';
 import type { KeyProvider } from '../vault/key-provider.ts';
 import { decrypt, encrypt, newDataKey, packSealed, unpackSealed } from '../vault/envelope.ts';
 import type { Queryable } from './pool.ts';
+import type { RunTotals } from './runs.ts';
 
 /** The sources Astry connects to. */
 export const SOURCES = ['slack', 'graph', 'drive'] as const;
@@ -96,13 +97,15 @@ export async function connectionToken(db: Queryable, keys: KeyProvider, connecti
   }
 }
 
+/** A connection by id (all digits) or name; with `workspaceId`, only that workspace's (another's is NOT_FOUND too). */
 export async function getConnection(db: Queryable, idOrName: string, workspaceId?: string): Promise<Connection> {
+  // No connection id has 19 digits; a longer string could overflow bigint: not found, not a Postgres error.
+  if (/^\d{19,}$/.test(idOrName)) throw new AstryError('NOT_FOUND', `no connection "${idOrName}"`);
   const byId = /^\d+$/.test(idOrName);
   const { rows } = await db.query(
-    byId
-      ? `SELECT id, workspace_id, source, name, config, status FROM connections WHERE id = $1`
-      : `SELECT id, workspace_id, source, name, config, status FROM connections WHERE name = $1 AND ($2::bigint IS NULL OR workspace_id = $2)`,
-    byId ? [idOrName] : [idOrName, workspaceId ?? null],
+    `SELECT id, workspace_id, source, name, config, status FROM connections
+     WHERE ${byId ? 'id = $1::bigint' : 'name = $1'} AND ($2::bigint IS NULL OR workspace_id = $2)`,
+    [idOrName, workspaceId ?? null],
   );
   if (rows.length !== 1) throw new AstryError('NOT_FOUND', `no connection "${idOrName}"`);
   return toConnection(rows[0]);
@@ -112,34 +115,66 @@ export async function setConnectionStatus(db: Queryable, connectionId: string, s
   await db.query(`UPDATE connections SET status = $2 WHERE id = $1`, [connectionId, status]);
 }
 
-/** One line of `astry connections`: health at a glance. */
+/** A finished sync run of a connection: what `astry connections` and GET /v1/admin/connections show. */
+export interface FinishedRun extends RunTotals {
+  workflowId: string;
+  status: 'succeeded' | 'failed';
+  startedAt: Date;
+  finishedAt: Date;
+  /** Why the run as a whole failed, when it did. */
+  failure: string | null;
+}
+
+/** One connection and its sync health at a glance. */
 export interface ConnectionSummary {
   id: string;
   name: string;
-  source: string;
-  status: string;
+  source: SourceKind;
+  status: 'active' | 'paused';
   documents: number;
-  lastSyncAt: Date | null;
-  lastStatus: string | null;
-  lastErrors: number;
+  /** The most recent run that finished (a run in progress is Temporal's to report). */
+  lastRun: FinishedRun | null;
 }
 
+const SummaryRowSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  source: z.enum(SOURCES),
+  status: z.enum(['active', 'paused']),
+  documents: z.coerce.number(),
+  workflow_id: z.string().nullable(),
+  run_status: z.enum(['succeeded', 'failed']).nullable(),
+  started_at: z.date().nullable(),
+  finished_at: z.date().nullable(),
+  docs_indexed: z.number().nullable(),
+  docs_unchanged: z.number().nullable(),
+  docs_acl_updated: z.number().nullable(),
+  docs_deleted: z.number().nullable(),
+  chunks_written: z.number().nullable(),
+  errors: z.number().nullable(),
+  failure: z.string().nullable(),
+});
+
+/** The workspace's connections with their last finished run, by id. */
 export async function listConnections(db: Queryable, workspaceId: string): Promise<ConnectionSummary[]> {
-  const { rows } = await db.query<{
-    id: string; name: string; source: string; status: string; documents: string;
-    last_sync_at: Date | null; last_status: string | null; last_errors: number | null;
-  }>(
+  const { rows } = await db.query(
     `SELECT c.id, c.name, c.source, c.status,
             (SELECT count(*) FROM documents d WHERE d.connection_id = c.id) AS documents,
-            r.finished_at AS last_sync_at, r.status AS last_status, r.errors AS last_errors
+            r.workflow_id, r.status AS run_status, r.started_at, r.finished_at, r.docs_indexed, r.docs_unchanged,
+            r.docs_acl_updated, r.docs_deleted, r.chunks_written, r.errors, r.failure
      FROM connections c
      LEFT JOIN LATERAL (SELECT * FROM sync_runs s WHERE s.connection_id = c.id AND s.status <> 'running'
                         ORDER BY s.started_at DESC LIMIT 1) r ON true
      WHERE c.workspace_id = $1 ORDER BY c.id`,
     [workspaceId],
   );
-  return rows.map((r) => ({
-    id: r.id, name: r.name, source: r.source, status: r.status, documents: Number(r.documents),
-    lastSyncAt: r.last_sync_at, lastStatus: r.last_status, lastErrors: r.last_errors ?? 0,
-  }));
+  return rows.map((row) => {
+    const r = SummaryRowSchema.parse(row);
+    const lastRun: FinishedRun | null = r.workflow_id === null || r.run_status === null || r.started_at === null || r.finished_at === null ? null : {
+      workflowId: r.workflow_id, status: r.run_status, startedAt: r.started_at, finishedAt: r.finished_at,
+      indexed: r.docs_indexed ?? 0, unchanged: r.docs_unchanged ?? 0, aclUpdated: r.docs_acl_updated ?? 0,
+      deleted: r.docs_deleted ?? 0, chunks: r.chunks_written ?? 0, errors: r.errors ?? 0, failure: r.failure,
+    };
+    return { id: r.id, name: r.name, source: r.source, status: r.status, documents: r.documents, lastRun };
+  });
 }

@@ -48,15 +48,15 @@ export async function finishRun(db: Queryable, runId: string, status: 'succeeded
   await db.query(`UPDATE sync_runs SET status = $2, failure = $3, finished_at = now() WHERE id = $1`, [runId, status, failure ?? null]);
 }
 
-export interface RunSummary {
+/** What a sync run did, counted (as stored once the run's batches are in). */
+export interface RunTotals extends Required<RunCounts> {
+  /** Items that failed in the run (rows of sync_errors). */
+  errors: number;
+}
+
+export interface RunSummary extends RunTotals {
   id: string;
   status: string;
-  indexed: number;
-  unchanged: number;
-  aclUpdated: number;
-  deleted: number;
-  chunks: number;
-  errors: number;
 }
 
 export async function getRun(db: Queryable, workflowId: string): Promise<RunSummary | null> {
@@ -91,4 +91,54 @@ export async function setCursor(db: Queryable, connectionId: string, scope: stri
 
 export async function deleteCursor(db: Queryable, connectionId: string, scope: string): Promise<void> {
   await db.query(`DELETE FROM sync_cursors WHERE connection_id = $1 AND scope = $2`, [connectionId, scope]);
+}
+
+/** A run as GET /v1/admin/connections/:id/errors lists it. */
+export interface RecentRun {
+  workflowId: string;
+  status: 'running' | 'succeeded' | 'failed';
+  startedAt: Date;
+  finishedAt: Date | null;
+  errors: number;
+  failure: string | null;
+}
+
+/** One failed item of a run (sync_errors). */
+export interface RunItemError {
+  workflowId: string;
+  itemId: string;
+  code: string;
+  message: string;
+  at: Date;
+}
+
+/**
+ * The last `runs` runs of a connection (newest first) and their item errors, newest first, at most
+ * `limit` of them; `truncated` when there were more.
+ */
+export async function recentErrors(
+  db: Queryable,
+  connectionId: string,
+  opts: { runs: number; limit: number },
+): Promise<{ runs: RecentRun[]; errors: RunItemError[]; truncated: boolean }> {
+  const { rows: runs } = await db.query<{
+    id: string; workflow_id: string; status: RecentRun['status']; started_at: Date; finished_at: Date | null; errors: number; failure: string | null;
+  }>(
+    `SELECT id, workflow_id, status, started_at, finished_at, errors, failure FROM sync_runs
+     WHERE connection_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2`,
+    [connectionId, opts.runs],
+  );
+  const { rows: errors } = await db.query<{ run_id: string; item_id: string; code: string; message: string; at: Date }>(
+    `SELECT run_id, item_id, code, message, at FROM sync_errors WHERE run_id = ANY($1::bigint[])
+     ORDER BY at DESC, id DESC LIMIT $2`,
+    [runs.map((r) => r.id), opts.limit + 1],
+  );
+  const workflowOf = new Map(runs.map((r) => [r.id, r.workflow_id]));
+  return {
+    runs: runs.map((r) => ({
+      workflowId: r.workflow_id, status: r.status, startedAt: r.started_at, finishedAt: r.finished_at, errors: r.errors, failure: r.failure,
+    })),
+    errors: errors.slice(0, opts.limit).map((e) => ({ workflowId: workflowOf.get(e.run_id) ?? '', itemId: e.item_id, code: e.code, message: e.message, at: e.at })),
+    truncated: errors.length > opts.limit,
+  };
 }

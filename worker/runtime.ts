@@ -1,5 +1,6 @@
 import { AuditLog } from '../audit/log.ts';
 import { LocalEd25519Signer } from '../audit/signer.ts';
+import type { VerifyOptions } from '../audit/verify.ts';
 import type pg from 'pg';
 import type { Env } from '../core/env.ts';
 import { createPool } from '../db/pool.ts';
@@ -26,6 +27,15 @@ export function providerFromEnv(config: Env): ModelProvider {
 export async function auditFromEnv(config: Env, pool: pg.Pool): Promise<AuditLog> {
   const signer = await LocalEd25519Signer.open(config.ASTRY_AUDIT_SIGNING_KEY);
   return new AuditLog({ pool, spoolDir: config.ASTRY_AUDIT_SPOOL_DIR, checkpointDir: config.ASTRY_AUDIT_CHECKPOINT_DIR, signer });
+}
+
+/**
+ * What the audit chain is verified against, for `astry audit verify` and GET /v1/admin/audit/verify:
+ * the public half of the configured signing key and the checkpoint files kept outside the database.
+ */
+export async function auditVerifyOptionsFromEnv(config: Env): Promise<VerifyOptions> {
+  const signer = await LocalEd25519Signer.open(config.ASTRY_AUDIT_SIGNING_KEY);
+  return { publicKey: signer.publicKey, checkpointDir: config.ASTRY_AUDIT_CHECKPOINT_DIR };
 }
 
 /** Query worker dependencies from the environment; the sandbox root sweeps crashed workers' leftovers. */

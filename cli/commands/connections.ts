@@ -1,5 +1,6 @@
-import { createConnection, getConnection, listConnections, setConnectionStatus, type SourceKind } from '../../db/connections.ts';
-import { ensureSchedule, pauseSchedule, unpauseSchedule } from '../../workflows/schedules.ts';
+import { createConnection, getConnection, listConnections, type SourceKind } from '../../db/connections.ts';
+import { setConnectionPaused } from '../../workflows/connection-control.ts';
+import { ensureSchedule } from '../../workflows/schedules.ts';
 import type { CliContext } from '../context.ts';
 
 /**
@@ -41,9 +42,9 @@ export async function showConnections(ctx: CliContext): Promise<void> {
       source: r.source,
       status: r.status,
       documents: r.documents,
-      'last sync': r.lastSyncAt ? r.lastSyncAt.toISOString() : 'never',
-      'last result': r.lastStatus ?? '-',
-      errors: r.lastErrors,
+      'last sync': r.lastRun ? r.lastRun.finishedAt.toISOString() : 'never',
+      'last result': r.lastRun?.status ?? '-',
+      errors: r.lastRun?.errors ?? 0,
     })),
   );
 }
@@ -51,9 +52,6 @@ export async function showConnections(ctx: CliContext): Promise<void> {
 /** `astry pause|resume <connection>`: the schedule and the connection's status move together. */
 export async function setPaused(ctx: CliContext, name: string, paused: boolean): Promise<void> {
   const connection = await getConnection(ctx.pool, name, await ctx.workspaceId());
-  const client = await ctx.temporal();
-  if (paused) await pauseSchedule(client, connection.id, 'paused from the astry CLI');
-  else await unpauseSchedule(client, connection.id, 'resumed from the astry CLI');
-  await setConnectionStatus(ctx.pool, connection.id, paused ? 'paused' : 'active');
+  await setConnectionPaused({ pool: ctx.pool, client: await ctx.temporal() }, connection.id, paused, `${paused ? 'paused' : 'resumed'} from the astry CLI`);
   console.log(`${connection.name}: ${paused ? 'paused' : 'active'}`);
 }

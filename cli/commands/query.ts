@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import { z } from 'zod';
 import { verifyAudit } from '../../audit/verify.ts';
-import { LocalEd25519Signer } from '../../audit/signer.ts';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../api/server.ts';
+import { registerAdminRoutes } from '../../api/admin/routes.ts';
 import { registerScimRoutes } from '../../api/scim/routes.ts';
 import { registerDriveWebhookRoutes } from '../../workflows/drive/webhook.ts';
 import { registerGraphWebhookRoutes } from '../../workflows/graph/webhook.ts';
@@ -12,7 +12,7 @@ import { parseSlackEnv } from '../../slackbot/config.ts';
 import { TokenVerifier } from '../../identity/verifier.ts';
 import { AskQueue, redisConnection } from '../../worker/queue.ts';
 import { startQueryWorker } from '../../worker/query-worker.ts';
-import { askDepsFromEnv, auditFromEnv } from '../../worker/runtime.ts';
+import { askDepsFromEnv, auditFromEnv, auditVerifyOptionsFromEnv } from '../../worker/runtime.ts';
 import type { CliContext } from '../context.ts';
 
 /** `astry query-worker`: answers queued questions until SIGINT/SIGTERM, then drains gracefully. */
@@ -26,7 +26,7 @@ export async function runQueryWorker(ctx: CliContext): Promise<void> {
   await deps.pool.end();
 }
 
-/** `astry api`: the HTTP API (POST /v1/ask, GET /openapi.json). */
+/** `astry api`: the HTTP API (POST /v1/ask, /scim/v2, /v1/admin, webhooks, GET /openapi.json). */
 export async function runApi(ctx: CliContext): Promise<void> {
   const verifier = new TokenVerifier({
     issuer: ctx.env.ASTRY_OIDC_ISSUER,
@@ -37,14 +37,22 @@ export async function runApi(ctx: CliContext): Promise<void> {
   const audit = await auditFromEnv(ctx.env, ctx.pool);
   // The Slack app endpoint is served when a signing secret is configured (ASTRY_SLACK_SIGNING_SECRET).
   const slack = process.env.ASTRY_SLACK_SIGNING_SECRET ? slackRoutesFromEnv(ctx.env, parseSlackEnv(process.env)) : undefined;
-  const temporal = await ctx.temporal();
+  // Connected on first use: the API serves questions while Temporal is down, and the routes that need
+  // it (webhooks, admin sync/pause/resume/erasure) fail until it is back (admin ones with 503).
+  const temporal = ctx.lazyTemporal();
   // Change notifications from Graph and Drive trigger an immediate run of the connection's schedule.
   const webhooks = [
     (app: FastifyInstance) => registerGraphWebhookRoutes(app, { pool: ctx.pool, temporal }),
     (app: FastifyInstance) => registerDriveWebhookRoutes(app, { pool: ctx.pool, temporal }),
   ];
   const scim = (app: FastifyInstance) => registerScimRoutes(app, { pool: ctx.pool });
-  const app = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId: await ctx.workspaceId(), audit, keys: await ctx.keys(), routes: [scim, ...webhooks, ...(slack ? [slack.register] : [])] });
+  const workspaceId = await ctx.workspaceId();
+  const keys = await ctx.keys();
+  const admin = async (app: FastifyInstance) => registerAdminRoutes(app, {
+    pool: ctx.pool, verifier, workspaceId, audit, keys, rolesClaim: ctx.env.ASTRY_ADMIN_ROLES_CLAIM,
+    temporal: { client: temporal, taskQueue: ctx.env.ASTRY_TASK_QUEUE }, auditVerify: await auditVerifyOptionsFromEnv(ctx.env),
+  });
+  const app = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId, audit, keys, routes: [scim, admin, ...webhooks, ...(slack ? [slack.register] : [])] });
   const address = await app.listen({ host: ctx.env.ASTRY_API_HOST, port: ctx.env.ASTRY_API_PORT });
   console.log(`API listening on ${address} (OpenAPI at ${address}/openapi.json)`);
   await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
@@ -56,8 +64,7 @@ export async function runApi(ctx: CliContext): Promise<void> {
 
 /** `astry audit verify`: recomputes the chain and checks signed checkpoints; exit 1 on the first broken entry. */
 export async function auditVerify(ctx: CliContext): Promise<void> {
-  const signer = await LocalEd25519Signer.open(ctx.env.ASTRY_AUDIT_SIGNING_KEY);
-  const result = await verifyAudit(ctx.pool, { publicKey: signer.publicKey, checkpointDir: ctx.env.ASTRY_AUDIT_CHECKPOINT_DIR });
+  const result = await verifyAudit(ctx.pool, await auditVerifyOptionsFromEnv(ctx.env));
   if (result.ok) {
     console.log(`audit trail intact: ${result.entries} entries, ${result.checkpoints} signed checkpoints`);
   } else {
