@@ -2,45 +2,33 @@
  * Step 4 of a query: the model's tools (list, read, grep) served by sandbox/tool-server.ts in a
  * separate process whose whole filesystem view is the sandbox, with no network and an empty
  * environment. Walls, each enough on its own for the attack it names:
- *   - bubblewrap: new user, pid, net, ipc, uts and cgroup namespaces; a read-only root holding only
- *     the node binary, the C libraries it links, the tool server and the sandbox (read-only at
- *     /sandbox); no /etc, /home, /root, /tmp, /var, /work; own /proc and a minimal /dev.
- *   - seccomp (sandbox/seccomp.ts): no sockets but AF_UNIX, no new processes, no mounts or namespaces.
+ *   - bubblewrap namespaces, or Landlock where user namespaces are forbidden (sandbox/confinement.ts):
+ *     nothing readable but node, the C libraries it links, the tool server and the sandbox
+ *     (read-only); no network.
+ *   - seccomp (sandbox/seccomp.ts): no network sockets (under Landlock none at all), no new
+ *     processes, no mounts or namespaces; under Landlock also nothing aimed at other processes.
  *   - rlimits (prlimit): address space, CPU seconds, 64 descriptors, no core dumps.
- *   - an empty environment (spawn env {} and --clearenv) and no inherited descriptors.
- * If bubblewrap, user namespaces or prlimit are missing, start() throws CONFINEMENT_UNAVAILABLE:
- * there is no unconfined fallback.
+ *   - an empty environment and no inherited descriptors.
+ * If the chosen confinement cannot be set up, start() throws CONFINEMENT_UNAVAILABLE: there is no
+ * unconfined fallback.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { z } from 'zod';
 import { AstryError } from '../core/errors.ts';
+import { confinementCommand, confinementPrerequisites, type Confinement, type ConfinementOverrides } from './confinement.ts';
 import { buildSeccompProgram } from './seccomp.ts';
 import { GENERATED_NAME, HELLO, MAX_PATTERN_CHARS, MAX_READ_CHARS } from './tool-server.ts';
-import { toolServerScript } from './tool-server-js.ts';
 import type { GrepHit, ReadResult, SandboxFile, SandboxTools } from './tools.ts';
-
-export const BWRAP_PATH = '/usr/bin/bwrap';
-export const PRLIMIT_PATH = '/usr/bin/prlimit';
-/** Where the sandbox directory appears inside the confinement. */
-export const SANDBOX_MOUNT = '/sandbox';
-const INNER_NODE = '/astry/node';
-// .mjs: unambiguously an ES module, with no package.json in the view (types stripped on the host).
-const INNER_SERVER = '/astry/tool-server.mjs';
-/** What node links (libc, libstdc++, libm, libgcc_s, ld.so); Debian's merged /usr layout. */
-const LIBRARY_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib64'];
-/**
- * Address space node maps before serving anything: 1518 MiB measured on Node 24.21 with the flags
- * below, almost all of it reservations (PROT_NONE), not memory. RLIMIT_AS is this plus
- * `memoryBytes`, so `memoryBytes` is what the server can really allocate.
- */
-export const NODE_RESERVED_ADDRESS_SPACE = 1536 * 1024 * 1024;
-/** Unprivileged ids inside the user namespace (mapped to this process's ids outside). */
-const INNER_ID = '65534';
 
 /** Limits and switches of one tool runner; every field has a production default. */
 export interface ToolRunnerOptions {
+  /**
+   * How the server is confined (default 'bwrap'); `chooseConfinement()` (sandbox/selftest.ts) picks
+   * the one that works on this machine.
+   */
+  confinement?: Confinement;
   /** Memory the tool server may map on top of NODE_RESERVED_ADDRESS_SPACE, in bytes (default 256 MiB). */
   memoryBytes?: number;
   /** CPU time for the runner's whole life, in seconds (default 10); SIGXCPU kills it past that. */
@@ -55,77 +43,6 @@ export interface ToolRunnerOptions {
   allowProbe?: boolean;
   /** Tests only: removes one wall, to show that each test fails without the wall it tests. */
   unsafeTestOverrides?: ConfinementOverrides;
-}
-
-/** Ways to weaken the confinement, for tests that prove a wall matters. Never used in production. */
-export interface ConfinementOverrides {
-  /** Keep the host network namespace (drops --unshare-net). */
-  shareNetwork?: boolean;
-  /** Run without the seccomp filter. */
-  withoutSeccomp?: boolean;
-  /** Extra host paths bind-mounted read-only at the same path. */
-  extraReadOnlyBinds?: string[];
-}
-
-/** What the confined command needs to know. */
-export interface ConfinementSpec {
-  sandboxDir: string;
-  memoryBytes: number;
-  cpuSeconds: number;
-  allowProbe: boolean;
-  /** Descriptor number (in the child) bwrap reads the seccomp program from; null for none. */
-  seccompFd: number | null;
-  overrides?: ConfinementOverrides;
-}
-
-/** The bwrap arguments (after the bwrap path) that confine the tool server. */
-export function bwrapArgs(spec: ConfinementSpec): string[] {
-  const overrides = spec.overrides ?? {};
-  const nodePath = realpathSync(process.execPath);
-  return [
-    '--unshare-user', '--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup',
-    ...(overrides.shareNetwork ? [] : ['--unshare-net']),
-    '--disable-userns',
-    '--uid', INNER_ID, '--gid', INNER_ID,
-    '--hostname', 'sandbox',
-    '--die-with-parent', '--new-session', '--clearenv', '--cap-drop', 'ALL',
-    ...LIBRARY_DIRS.flatMap((dir) => ['--ro-bind', dir, dir]),
-    '--symlink', 'usr/lib', '/lib',
-    '--symlink', 'usr/lib64', '/lib64',
-    '--ro-bind', nodePath, INNER_NODE,
-    '--ro-bind', toolServerScript(), INNER_SERVER,
-    '--proc', '/proc',
-    '--dev', '/dev',
-    '--ro-bind', spec.sandboxDir, SANDBOX_MOUNT,
-    ...(overrides.extraReadOnlyBinds ?? []).flatMap((path) => ['--ro-bind', path, path]),
-    // bwrap's root and /dev are writable tmpfs until remounted.
-    '--remount-ro', '/dev',
-    '--remount-ro', '/',
-    '--chdir', SANDBOX_MOUNT,
-    ...(spec.seccompFd === null || overrides.withoutSeccomp ? [] : ['--seccomp', String(spec.seccompFd)]),
-    '--',
-    INNER_NODE,
-    // Nothing inside needs WebAssembly (types are stripped on the host); if anything did, its memory
-    // would otherwise reserve all the address space the limit leaves (GiBs): a 128 MiB maximum and
-    // no trap-handler guard regions.
-    '--disable-wasm-trap-handler', '--wasm-max-mem-pages=2048',
-    '--no-addons', '--disallow-code-generation-from-strings',
-    INNER_SERVER,
-    ...(spec.allowProbe ? ['--allow-probe'] : []),
-  ];
-}
-
-/** The whole command: prlimit sets the rlimits, then execs bwrap. */
-export function confinementCommand(spec: ConfinementSpec): { file: string; args: string[] } {
-  const args = [
-    `--as=${NODE_RESERVED_ADDRESS_SPACE + spec.memoryBytes}`,
-    `--cpu=${spec.cpuSeconds}`,
-    '--nofile=64',
-    // A core dump would hold decrypted documents, written wherever the host's core_pattern says.
-    '--core=0',
-    '--', BWRAP_PATH, ...bwrapArgs(spec),
-  ];
-  return { file: PRLIMIT_PATH, args };
 }
 
 /**
@@ -260,8 +177,9 @@ export class ToolRunner implements SandboxTools {
     if (process.platform !== 'linux' || process.arch !== 'x64') {
       throw new AstryError('CONFINEMENT_UNAVAILABLE', `no confinement for ${process.platform}/${process.arch} (needs linux/x64)`);
     }
-    for (const path of [BWRAP_PATH, PRLIMIT_PATH, ...LIBRARY_DIRS]) {
-      if (!existsSync(path)) throw new AstryError('CONFINEMENT_UNAVAILABLE', `${path} is missing`);
+    const confinement = options.confinement ?? 'bwrap';
+    for (const path of confinementPrerequisites(confinement)) {
+      if (!existsSync(path)) throw new AstryError('CONFINEMENT_UNAVAILABLE', `${path} is missing (scripts/setup.sh installs or builds it)`);
     }
     if (!lstatSync(sandbox.dir).isDirectory()) throw new AstryError('CONFINEMENT_UNAVAILABLE', 'sandbox dir is not a directory');
     for (const file of sandbox.files) {
@@ -270,6 +188,7 @@ export class ToolRunner implements SandboxTools {
     const limits = limitsOf(options);
     const allowProbe = options.allowProbe ?? false;
     const command = confinementCommand({
+      confinement,
       sandboxDir: sandbox.dir,
       memoryBytes: limits.memoryBytes,
       cpuSeconds: limits.cpuSeconds,
@@ -280,7 +199,7 @@ export class ToolRunner implements SandboxTools {
     const devNull = openSync('/dev/null', 'r');
     let child: ChildProcess;
     try {
-      // detached: its own process group, so a stuck bwrap can still be killed with everything under it.
+      // detached: its own process group (and session), so everything under it can be killed at once.
       child = spawn(command.file, command.args, { env: {}, stdio: childStdio(devNull), detached: true });
     } finally {
       closeSync(devNull);
@@ -289,8 +208,8 @@ export class ToolRunner implements SandboxTools {
     try {
       const seccomp = child.stdio[SEEDED_FD];
       if (!seccomp || !('end' in seccomp)) throw new AstryError('CONFINEMENT_UNAVAILABLE', 'no pipe for the seccomp program');
-      seccomp.on('error', () => undefined); // bwrap gone before reading it: reported by 'close'
-      seccomp.end(buildSeccompProgram());
+      seccomp.on('error', () => undefined); // gone before reading it: reported by 'close'
+      seccomp.end(buildSeccompProgram(confinement));
       await runner.#waitForHello(limits.startTimeoutMs);
     } catch (err) {
       await runner.close();
@@ -299,7 +218,10 @@ export class ToolRunner implements SandboxTools {
     return runner;
   }
 
-  /** Host pid of the confined command (prlimit, then bwrap); for tests. */
+  /**
+   * Host pid of the confined command, for tests: prlimit execs bwrap, which forks the namespace's
+   * init; or prlimit execs the Landlock launcher, which execs node (this pid is the server).
+   */
   get pid(): number | undefined {
     return this.#child.pid;
   }
@@ -428,9 +350,10 @@ export class ToolRunner implements SandboxTools {
   }
 
   /**
-   * Kills the namespace's init (bwrap's child): the kernel then kills everything inside, and bwrap
-   * reaps it and exits, which leaves no zombie to a host init that may not reap (containers). The
-   * whole process group is killed if that has not ended it within a second.
+   * bwrap: kills the namespace's init (bwrap's child): the kernel then kills everything inside, and
+   * bwrap reaps it and exits, which leaves no zombie to a host init that may not reap (containers).
+   * The whole process group is killed if that has not ended it within a second, and at once when
+   * there is no such child (Landlock: the pid is the server itself, and it cannot fork).
    */
   #stop(): void {
     const pid = this.#child.pid;

@@ -5,7 +5,8 @@
  * itself, so the code that runs can never drift from the code in the repository.
  *
  * The file lives in a fresh 0700 directory of this process, is written exclusively (never through an
- * existing file or link) and read-only, and is removed when the process exits.
+ * existing file or link) and read-only, and is removed when the process exits; so is the empty
+ * OpenSSL configuration node is given under Landlock.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { stripTypeScriptTypes } from 'node:module';
@@ -15,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 
 const SOURCE = fileURLToPath(new URL('./tool-server.ts', import.meta.url));
 
+let privateDir: string | undefined;
 let compiled: string | undefined;
+let opensslConfig: string | undefined;
 
 /** Strips the types of `source` (positions kept), without node's one-time ExperimentalWarning. */
 export function stripTypes(source: string): string {
@@ -28,13 +31,30 @@ export function stripTypes(source: string): string {
   }
 }
 
+/** Writes `name` in this process's private directory (created on first use), exclusively and read-only. */
+function writePrivate(name: string, content: string): string {
+  if (privateDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'astry-tool-server-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    privateDir = dir;
+  }
+  const path = join(privateDir, name);
+  writeFileSync(path, content, { flag: 'wx', mode: 0o400 });
+  return path;
+}
+
 /** Path of the stripped tool server (created on first use). */
 export function toolServerScript(): string {
-  if (compiled !== undefined) return compiled;
-  const dir = mkdtempSync(join(tmpdir(), 'astry-tool-server-'));
-  const path = join(dir, 'tool-server.mjs');
-  writeFileSync(path, stripTypes(readFileSync(SOURCE, 'utf8')), { flag: 'wx', mode: 0o400 });
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  compiled = path;
-  return path;
+  compiled ??= writePrivate('tool-server.mjs', stripTypes(readFileSync(SOURCE, 'utf8')));
+  return compiled;
+}
+
+/**
+ * Path of an empty OpenSSL configuration (created on first use), for node's `--openssl-config`
+ * under Landlock: node reads /etc/ssl/openssl.cnf at start and tolerates its absence (as inside
+ * bubblewrap) but not a refusal, and nothing inside uses OpenSSL.
+ */
+export function emptyOpensslConfig(): string {
+  opensslConfig ??= writePrivate('openssl.cnf', '');
+  return opensslConfig;
 }

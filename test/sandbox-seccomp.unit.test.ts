@@ -1,13 +1,15 @@
 /**
- * The seccomp program, run by a small classic-BPF interpreter over every decision it must make.
- * (Its effect on a real process is in sandbox-isolation.test.ts.)
+ * The seccomp programs (bubblewrap's and Landlock's), run by a small classic-BPF interpreter over
+ * every decision they must make. (Their effect on real processes is in sandbox-isolation.test.ts and
+ * sandbox-landlock.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   AF_UNIX, AUDIT_ARCH_X86_64, BPF_JEQ_K, BPF_JGE_K, BPF_JSET_K, BPF_LD_W_ABS, BPF_RET_K, buildSeccompProgram, CLONE_THREAD,
-  DENIED_SYSCALLS, ENOSYS, EPERM, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SYSCALLS, X32_SYSCALL_BIT,
+  DENIED_SYSCALLS, ENOSYS, EPERM, F_SETOWN, F_SETOWN_EX, FIOSETOWN, LANDLOCK_DENIED_SYSCALLS, O_TRUNC, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO,
+  SECCOMP_RET_KILL_PROCESS, SIOCSPGRP, SYSCALLS, X32_SYSCALL_BIT,
 } from '../sandbox/seccomp.ts';
 
 const program = buildSeccompProgram();
@@ -116,6 +118,67 @@ describe('seccomp program', () => {
       fc.property(fc.integer({ min: 0, max: X32_SYSCALL_BIT - 1 }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), (nr, arg) => {
         fc.pre(!special.has(nr));
         return run(program, seccompData(nr, [arg])) === ALLOW;
+      }),
+    );
+  });
+});
+
+describe('Landlock seccomp program', () => {
+  const landlock = buildSeccompProgram('landlock');
+  const O_RDONLY = 0n;
+  const O_CLOEXEC = 0o2000000n;
+  const AT_FDCWD = 0xffffff9cn;
+
+  it('keeps every decision of the bubblewrap program but the AF_UNIX exception', () => {
+    assert.equal(landlock.length % 8, 0);
+    for (const name of DENIED_SYSCALLS) assert.equal(run(landlock, seccompData(SYSCALLS[name])), DENY, name);
+    assert.equal(run(landlock, seccompData(SYSCALLS.socket, [AF_INET], 0x40000003)), KILL);
+    assert.equal(run(landlock, seccompData(X32_SYSCALL_BIT | 0)), KILL);
+    assert.equal(run(landlock, seccompData(SYSCALLS.clone, [PTHREAD_FLAGS])), ALLOW);
+    assert.equal(run(landlock, seccompData(SYSCALLS.clone, [SIGCHLD])), DENY);
+    assert.equal(run(landlock, seccompData(SYSCALLS.clone3)), SECCOMP_RET_ERRNO | ENOSYS);
+  });
+
+  it('refuses every socket, AF_UNIX included: pathname sockets are not Landlock\'s', () => {
+    for (const domain of [BigInt(AF_UNIX), AF_INET, AF_INET6, AF_NETLINK, 0n, 0x1_00000001n]) {
+      assert.equal(run(landlock, seccompData(SYSCALLS.socket, [domain])), DENY, `socket(${domain})`);
+      assert.equal(run(landlock, seccompData(SYSCALLS.socketpair, [domain])), DENY, `socketpair(${domain})`);
+    }
+  });
+
+  it('refuses signals, scheduling and limits aimed at other processes, metadata, truncation and IPC', () => {
+    for (const name of LANDLOCK_DENIED_SYSCALLS) assert.equal(run(landlock, seccompData(SYSCALLS[name])), DENY, name);
+    for (const name of ['kill', 'tgkill', 'pidfd_send_signal', 'setpriority', 'sched_setaffinity', 'chmod', 'fchmodat2', 'setxattr', 'utimensat', 'truncate', 'shmat', 'mq_open', 'inotify_add_watch'] as const) {
+      assert.ok(LANDLOCK_DENIED_SYSCALLS.includes(name), `${name} is denied`);
+    }
+    assert.equal(run(landlock, seccompData(SYSCALLS.prlimit64, [0n])), ALLOW, 'its own limits');
+    assert.equal(run(landlock, seccompData(SYSCALLS.prlimit64, [1234n])), DENY, 'another process\'s limits');
+    assert.equal(run(landlock, seccompData(SYSCALLS.prlimit64, [0xffff_ffff_0000_0000n])), ALLOW, 'pid_t is an int: high bits ignored, as the kernel does');
+    assert.equal(run(landlock, seccompData(SYSCALLS.fcntl, [0n, BigInt(F_SETOWN)])), DENY);
+    assert.equal(run(landlock, seccompData(SYSCALLS.fcntl, [0n, BigInt(F_SETOWN_EX)])), DENY);
+    assert.equal(run(landlock, seccompData(SYSCALLS.fcntl, [0n, 3n /* F_GETFL */])), ALLOW);
+    assert.equal(run(landlock, seccompData(SYSCALLS.ioctl, [0n, BigInt(FIOSETOWN)])), DENY);
+    assert.equal(run(landlock, seccompData(SYSCALLS.ioctl, [0n, BigInt(SIOCSPGRP)])), DENY);
+    assert.equal(run(landlock, seccompData(SYSCALLS.ioctl, [0n, 0x5421n /* FIONBIO */])), ALLOW);
+  });
+
+  it('refuses opening with O_TRUNC (Landlock controls truncation only from ABI 3) and openat2, whose flags it cannot see', () => {
+    assert.equal(run(landlock, seccompData(SYSCALLS.openat, [AT_FDCWD, 0n, O_RDONLY | O_CLOEXEC])), ALLOW);
+    assert.equal(run(landlock, seccompData(SYSCALLS.openat, [AT_FDCWD, 0n, O_RDONLY | BigInt(O_TRUNC)])), DENY);
+    assert.equal(run(landlock, seccompData(SYSCALLS.open, [0n, O_RDONLY])), ALLOW);
+    assert.equal(run(landlock, seccompData(SYSCALLS.open, [0n, BigInt(O_TRUNC) | 1n])), DENY);
+    assert.equal(run(landlock, seccompData(SYSCALLS.openat2)), SECCOMP_RET_ERRNO | ENOSYS);
+  });
+
+  it('allows any other x86_64 call number (property)', () => {
+    const special = new Set<number>([
+      ...[...DENIED_SYSCALLS, ...LANDLOCK_DENIED_SYSCALLS].map((n) => SYSCALLS[n]),
+      ...(['socket', 'socketpair', 'clone', 'clone3', 'openat2', 'open', 'openat', 'fcntl', 'ioctl', 'prlimit64'] as const).map((n) => SYSCALLS[n]),
+    ]);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: X32_SYSCALL_BIT - 1 }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), (nr, arg) => {
+        fc.pre(!special.has(nr));
+        return run(landlock, seccompData(nr, [arg, arg, arg])) === ALLOW;
       }),
     );
   });

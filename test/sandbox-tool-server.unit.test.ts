@@ -1,17 +1,18 @@
 /**
  * The tool server's own refusals (its second line behind the runner's manifest check) and the
- * confinement command's walls, without starting bubblewrap.
+ * confinement commands' walls (bubblewrap and Landlock), without starting either.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { linkSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { linkSync, mkdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
-import { bwrapArgs, confinementCommand, NODE_RESERVED_ADDRESS_SPACE, type ConfinementSpec } from '../sandbox/runner.ts';
-import { stripTypes, toolServerScript } from '../sandbox/tool-server-js.ts';
+import { bwrapArgs, confinementCommand, landlockArgs, landlockLauncherPath, LIBRARY_DIRS, NODE_RESERVED_ADDRESS_SPACE, type ConfinementSpec } from '../sandbox/confinement.ts';
+import { emptyOpensslConfig, stripTypes, toolServerScript } from '../sandbox/tool-server-js.ts';
 import { grepDocuments, handle, isGeneratedName, listDocuments, MAX_GREP_HITS, MAX_READ_CHARS, readSlice } from '../sandbox/tool-server.ts';
 
 let dir: string;
@@ -91,7 +92,7 @@ describe('tool server', () => {
 });
 
 describe('confinement command', () => {
-  const spec: ConfinementSpec = { sandboxDir: '/srv/sandboxes/abc', memoryBytes: 256 << 20, cpuSeconds: 10, allowProbe: false, seccompFd: 3 };
+  const spec: ConfinementSpec = { confinement: 'bwrap', sandboxDir: '/srv/sandboxes/abc', memoryBytes: 256 << 20, cpuSeconds: 10, allowProbe: false, seccompFd: 3 };
 
   it('unshares every namespace, clears the environment, drops capabilities and loads seccomp', () => {
     const args = bwrapArgs(spec);
@@ -129,6 +130,46 @@ describe('confinement command', () => {
   });
 });
 
+describe('Landlock command', () => {
+  const spec: ConfinementSpec = { confinement: 'landlock', sandboxDir: '/srv/sandboxes/abc', memoryBytes: 256 << 20, cpuSeconds: 10, allowProbe: false, seccompFd: 3 };
+  const valuesOf = (args: string[], flag: string): string[] => args.flatMap((arg, i) => (arg === flag && args.indexOf('--') > i ? [args[i + 1]!] : []));
+
+  it('grants reading the sandbox, the tool server and an empty OpenSSL configuration, and executing node and the C libraries', () => {
+    const args = landlockArgs(spec);
+    assert.deepEqual(valuesOf(args, '--ro'), [spec.sandboxDir, toolServerScript(), emptyOpensslConfig()]);
+    assert.deepEqual(valuesOf(args, '--rx'), [realpathSync(process.execPath), ...LIBRARY_DIRS]);
+    assert.deepEqual(valuesOf(args, '--chdir'), [spec.sandboxDir]);
+    assert.deepEqual(valuesOf(args, '--seccomp-fd'), ['3']);
+    assert.deepEqual(valuesOf(args, '--parent'), [String(process.pid)]);
+    assert.ok(!args.some((arg) => arg.startsWith('--unsafe')), 'no wall is removed');
+    assert.equal(readFileSync(emptyOpensslConfig(), 'utf8'), '');
+  });
+
+  it('runs node with the same flags as under bubblewrap, and OpenSSL pointed at the empty configuration', () => {
+    const landlock = landlockArgs({ ...spec, allowProbe: true });
+    const bwrap = bwrapArgs({ ...spec, confinement: 'bwrap', allowProbe: true });
+    const node = landlock.slice(landlock.indexOf('--') + 1);
+    assert.deepEqual(node, [realpathSync(process.execPath), `--openssl-config=${emptyOpensslConfig()}`, ...bwrap.slice(bwrap.indexOf('--') + 2, -2), toolServerScript(), '--allow-probe']);
+  });
+
+  it('sets the same rlimits, then runs the launcher built from this source', () => {
+    const { file, args } = confinementCommand(spec);
+    assert.equal(file, '/usr/bin/prlimit');
+    assert.deepEqual(args.slice(0, 6), [`--as=${NODE_RESERVED_ADDRESS_SPACE + (256 << 20)}`, '--cpu=10', '--nofile=64', '--core=0', '--', landlockLauncherPath()]);
+    const hash = createHash('sha256').update(readFileSync(new URL('../sandbox/landlock/launcher.c', import.meta.url))).digest('hex').slice(0, 12);
+    assert.equal(landlockLauncherPath('/cache'), `/cache/bin/astry-landlock-${hash}`);
+  });
+
+  it('drops a wall only when a test asks for it', () => {
+    assert.ok(landlockArgs({ ...spec, overrides: { withoutSeccomp: true } }).includes('--unsafe-no-seccomp'));
+    assert.ok(!landlockArgs({ ...spec, overrides: { withoutSeccomp: true } }).includes('--seccomp-fd'));
+    assert.ok(landlockArgs({ ...spec, overrides: { withoutLandlock: true } }).includes('--unsafe-no-landlock'));
+    assert.ok(landlockArgs({ ...spec, overrides: { withoutLandlockFs: true } }).includes('--unsafe-no-landlock-fs'));
+    assert.deepEqual(valuesOf(landlockArgs({ ...spec, overrides: { landlockAbi: 1 } }), '--unsafe-abi'), ['1']);
+    assert.deepEqual(valuesOf(landlockArgs({ ...spec, overrides: { extraReadOnlyBinds: ['/etc'] } }), '--ro').at(-1), '/etc');
+  });
+});
+
 describe('stripped tool server script', () => {
   it('is the source with its types stripped, in a private read-only file', () => {
     const path = toolServerScript();
@@ -141,7 +182,7 @@ describe('stripped tool server script', () => {
   });
 
   it('is what the confinement binds, as an ES module nothing inside can write', () => {
-    const args = bwrapArgs({ sandboxDir: dir, memoryBytes: 1, cpuSeconds: 1, allowProbe: false, seccompFd: null });
+    const args = bwrapArgs({ confinement: 'bwrap', sandboxDir: dir, memoryBytes: 1, cpuSeconds: 1, allowProbe: false, seccompFd: null });
     const at = args.indexOf(toolServerScript());
     assert.deepEqual(args.slice(at - 1, at + 2), ['--ro-bind', toolServerScript(), '/astry/tool-server.mjs']);
     assert.ok(args.includes('/astry/tool-server.mjs', at + 2), 'node runs the bound script');
