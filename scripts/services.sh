@@ -31,8 +31,11 @@ start_postgres() {
   su postgres -c "PGOPTIONS='-c client_min_messages=warning' psql -q -v ON_ERROR_STOP=1 -d postgres" <<'SQL' >/dev/null
 SELECT 'CREATE ROLE astry LOGIN CREATEDB PASSWORD ''astry''' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'astry') \gexec
 SELECT 'CREATE ROLE astry_app LOGIN PASSWORD ''astry_app''' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'astry_app') \gexec
--- The owner may end the app role's sessions (DROP DATABASE ... WITH (FORCE) of test databases).
+-- The owner may end the app role's sessions (DROP DATABASE ... WITH (FORCE) of test databases), and
+-- autovacuum workers too: Postgres 15 checks their (absent) role like a user's, so dropping a database
+-- autovacuum is working on fails without pg_signal_backend (seen after the 20k-file benchmarks).
 GRANT astry_app TO astry;
+GRANT pg_signal_backend TO astry;
 SELECT 'CREATE DATABASE astry OWNER astry' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'astry') \gexec
 \c template1
 CREATE EXTENSION IF NOT EXISTS vector;
