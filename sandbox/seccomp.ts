@@ -227,6 +227,7 @@ export function buildSeccompProgram(confinement: Confinement = 'bwrap'): Buffer 
   const ld = (k: number, label?: Label): Insn => ({ op: BPF_LD_W_ABS, k, ...(label ? { label } : {}) });
   const ret = (k: number, label?: Label): Insn => ({ op: BPF_RET_K, k, ...(label ? { label } : {}) });
   const jeq = (k: number, jt: Label, jf: Label): Insn => ({ op: BPF_JEQ_K, k, jt, jf });
+  const jset = (k: number, jt: Label, jf: Label): Insn => ({ op: BPF_JSET_K, k, jt, jf });
   const landlock = confinement === 'landlock';
   // Call numbers, ioctl and fcntl commands, flags and pids are ints or unsigned ints: the kernel
   // reads only the low 32 bits of those arguments, and so do these checks.
@@ -238,9 +239,9 @@ export function buildSeccompProgram(confinement: Confinement = 'bwrap'): Buffer 
     ...[...DENIED_SYSCALLS, ...(landlock ? LANDLOCK_DENIED_SYSCALLS : [])].map((name) => jeq(SYSCALLS[name], 'deny', 'next')),
     // ENOSYS, not EPERM: glibc then falls back to clone(2), whose flags (unlike clone3's) BPF can see.
     jeq(SYSCALLS.clone3, 'enosys', 'next'),
-    // Landlock: no socket of any family; arguments that reach other processes or truncate files.
     ...(landlock
       ? [
+          // Landlock: no socket of any family; arguments that reach other processes or truncate files.
           jeq(SYSCALLS.socket, 'deny', 'next'),
           jeq(SYSCALLS.socketpair, 'deny', 'next'),
           jeq(SYSCALLS.openat2, 'enosys', 'next'), // its flags are behind a pointer; glibc's open() uses openat
@@ -259,16 +260,16 @@ export function buildSeccompProgram(confinement: Confinement = 'bwrap'): Buffer 
     ...(landlock
       ? [
           ld(SECCOMP_DATA.arg1Low, 'openCheck'),
-          { op: BPF_JSET_K, k: O_TRUNC, jt: 'deny', jf: 'allow' },
+          jset(O_TRUNC, 'deny', 'allow'),
           ld(SECCOMP_DATA.arg2Low, 'openatCheck'),
-          { op: BPF_JSET_K, k: O_TRUNC, jt: 'deny', jf: 'allow' },
+          jset(O_TRUNC, 'deny', 'allow'),
           ld(SECCOMP_DATA.arg1Low, 'fcntlCheck'),
           jeq(F_SETOWN, 'deny', 'next'),
           jeq(F_SETOWN_EX, 'deny', 'allow'),
           ld(SECCOMP_DATA.arg1Low, 'ioctlCheck'),
           jeq(FIOSETOWN, 'deny', 'next'),
           jeq(SIOCSPGRP, 'deny', 'allow'),
-          // Only its own limits (pid 0): node raises its descriptor limit that way at start.
+          // Only its own limits (pid 0): node reads (and may raise) them that way.
           ld(SECCOMP_DATA.arg0Low, 'prlimitCheck'),
           jeq(0, 'allow', 'deny'),
         ]
@@ -278,8 +279,8 @@ export function buildSeccompProgram(confinement: Confinement = 'bwrap'): Buffer 
         ]),
     // Threads only: a clone without CLONE_THREAD is a new process; namespace flags are never allowed.
     ld(SECCOMP_DATA.arg0Low, 'cloneCheck'),
-    { op: BPF_JSET_K, k: CLONE_NAMESPACE_FLAGS, jt: 'deny', jf: 'next' },
-    { op: BPF_JSET_K, k: CLONE_THREAD, jt: 'allow', jf: 'deny' },
+    jset(CLONE_NAMESPACE_FLAGS, 'deny', 'next'),
+    jset(CLONE_THREAD, 'allow', 'deny'),
     ret(SECCOMP_RET_ALLOW, 'allow'),
     ret(SECCOMP_RET_ERRNO | EPERM, 'deny'),
     ret(SECCOMP_RET_ERRNO | ENOSYS, 'enosys'),
