@@ -46,6 +46,8 @@ const EnvSchema = z.object({
   ASTRY_API_PORT: z.coerce.number().int().min(0).max(65535).default(3902),
   /** Questions answered at once per query worker (default 2). */
   ASTRY_QUERY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  /** How the model's tools are confined: bubblewrap, Landlock, or the first whose self-test passes (docs/sandbox.md). */
+  ASTRY_CONFINEMENT: z.enum(['auto', 'bwrap', 'landlock']).default('auto'),
 
   /** Model provider: extractive (offline default, no language model), openai (OpenAI-compatible: OpenRouter, vLLM, Azure) or ollama. */
   ASTRY_MODEL_PROVIDER: z.enum(['extractive', 'openai', 'ollama']).default('extractive'),

@@ -126,3 +126,31 @@ describe('asking a question end to end (IdP token -> API -> queue -> sandbox -> 
     assert.ok(spec.paths['/v1/ask']);
   });
 });
+
+describe('a query worker configured for Landlock (ASTRY_CONFINEMENT=landlock)', () => {
+  let h: SyncHarness;
+  let q: QueryStack;
+  before(async () => {
+    h = await startHarness();
+    await h.sync();
+    q = await startQueryStack(h, { confinement: 'landlock' });
+  });
+  after(async () => {
+    await q?.close();
+    await h?.close();
+  });
+
+  test('answers through Landlock-confined tools, the same authorized answer, and the audit entry says which confinement', async () => {
+    const { status, body } = await q.ask('alice@ex.com', `What is the plan mentioned with ${CODEWORD.privatePlans}?`);
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.ok(String(body.answer).includes(CODEWORD.privatePlans));
+    const bob = await q.ask('bob@ex.com', `What is the plan mentioned with ${CODEWORD.privatePlans}?`);
+    assert.ok(!String(bob.body.answer).includes(CODEWORD.privatePlans), 'no private content for a non-member');
+    await q.deps.audit.drain();
+    const { rows } = await h.db.pool.query<{ entry: { type: string; details?: { confinement?: string } } }>(`SELECT entry FROM audit_log ORDER BY seq`);
+    const queries = rows.filter((r) => r.entry.type === 'query');
+    assert.equal(queries.length, 2);
+    assert.deepEqual(queries.map((r) => r.entry.details?.confinement), ['landlock', 'landlock']);
+    assert.deepEqual(await readdir(q.deps.sandboxRoot), []);
+  });
+});

@@ -12,6 +12,7 @@ import { noBarriers, type BarrierPolicy } from '../retrieval/barriers.ts';
 import { searchAuthorized, type SearchOptions, type SearchPath } from '../retrieval/search.ts';
 import { materialize, type Sandbox } from '../sandbox/materialize.ts';
 import { ToolRunner } from '../sandbox/runner.ts';
+import type { Confinement } from '../sandbox/confinement.ts';
 import type { KeyProvider } from '../vault/key-provider.ts';
 
 /** Everything the query path talks to; the worker builds it once, tests pass their own. */
@@ -31,6 +32,8 @@ export interface AskDeps {
   maxUsdPerUserPerDay: number;
   /** Most documents materialized per query (default 8). */
   maxDocuments?: number;
+  /** How tool runners are confined (default bwrap); the query worker sets what chooseConfinement() found. */
+  confinement?: Confinement;
 }
 
 /** Everyone who will see the answer, e.g. the members of the Slack channel it is posted in. */
@@ -147,7 +150,7 @@ export async function answerQuestion(deps: AskDeps, request: AskRequest): Promis
     timings.materialize = since(start);
 
     start = performance.now();
-    runner = await ToolRunner.start(sandbox);
+    runner = await ToolRunner.start(sandbox, deps.confinement ? { confinement: deps.confinement } : {});
     timings.toolRunnerStart = since(start);
 
     start = performance.now();
@@ -181,7 +184,7 @@ export async function answerQuestion(deps: AskDeps, request: AskRequest): Promis
       ...(answer ? { model: `${answer.provider}/${answer.model}`, costUsd: answer.usage.usd } : {}),
       outcome,
       details: {
-        requestId, retrievalPath,
+        requestId, retrievalPath, confinement: deps.confinement ?? 'bwrap',
         ...(request.audience ? { audienceSize: new Set([...request.audience.mustBeReadableBy, request.principalId]).size } : {}),
       },
     });

@@ -1,6 +1,6 @@
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { isAstryError } from '../core/errors.ts';
-import { confinementSelfTest } from '../sandbox/selftest.ts';
+import { chooseConfinement, type ConfinementPreference } from '../sandbox/selftest.ts';
 import { answerQuestion, type AskDeps } from './ask.ts';
 import { ASK_QUEUE, type AskJobData, type AskJobResult } from './queue.ts';
 
@@ -14,21 +14,23 @@ export interface QueryWorkerOptions {
   /** How often stalled jobs are looked for, in ms (default 15000). */
   stalledIntervalMs?: number;
   queueName?: string;
+  /** Which confinement to use (default 'auto': bubblewrap, else Landlock); see ASTRY_CONFINEMENT. */
+  confinement?: ConfinementPreference;
 }
 
 /**
- * Starts the BullMQ worker that answers questions. Refuses to start if the OS confinement self-test
- * fails (never answers unconfined). `deps.sandboxRoot` comes from claimSandboxRoot, which sweeps
+ * Starts the BullMQ worker that answers questions. Refuses to start unless a confinement passes its
+ * self-test (never answers unconfined); every question's tool runner then uses that confinement. `deps.sandboxRoot` comes from claimSandboxRoot, which sweeps
  * what crashed workers left behind.
  */
 export async function startQueryWorker(deps: AskDeps, options: QueryWorkerOptions): Promise<Worker<AskJobData, AskJobResult>> {
-  const check = await confinementSelfTest();
-  if (!check.ok) throw new Error(`refusing to answer questions: confinement self-test failed: ${check.reason}`);
+  const { confinement } = await chooseConfinement(options.confinement ?? 'auto');
+  const confined: AskDeps = { ...deps, confinement };
   const worker = new Worker<AskJobData, AskJobResult>(
     options.queueName ?? ASK_QUEUE,
     async (job: Job<AskJobData, AskJobResult>) => {
       try {
-        return { ok: true, result: await answerQuestion(deps, job.data) };
+        return { ok: true, result: await answerQuestion(confined, job.data) };
       } catch (err) {
         if (isAstryError(err)) return { ok: false, code: err.code, message: err.message };
         throw err;

@@ -18,7 +18,7 @@ import type { CliContext } from '../context.ts';
 /** `astry query-worker`: answers queued questions until SIGINT/SIGTERM, then drains gracefully. */
 export async function runQueryWorker(ctx: CliContext): Promise<void> {
   const deps = await askDepsFromEnv(ctx.env);
-  const worker = await startQueryWorker(deps, { connection: redisConnection(ctx.env.REDIS_URL), concurrency: ctx.env.ASTRY_QUERY_CONCURRENCY });
+  const worker = await startQueryWorker(deps, { connection: redisConnection(ctx.env.REDIS_URL), concurrency: ctx.env.ASTRY_QUERY_CONCURRENCY, confinement: ctx.env.ASTRY_CONFINEMENT });
   console.log(`query worker ready (provider ${deps.provider.name}/${deps.provider.model}, region ${deps.provider.region})`);
   await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
   await worker.close();

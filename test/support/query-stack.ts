@@ -15,6 +15,7 @@ import { TokenVerifier } from '../../identity/verifier.ts';
 import { ExtractiveProvider } from '../../models/extractive.ts';
 import type { ModelProvider } from '../../models/types.ts';
 import type { AskDeps } from '../../worker/ask.ts';
+import type { ConfinementPreference } from '../../sandbox/selftest.ts';
 import { startQueryWorker } from '../../worker/query-worker.ts';
 import { AskQueue, redisConnection } from '../../worker/queue.ts';
 import { claimSandboxRoot } from '../../worker/sandbox-root.ts';
@@ -34,7 +35,10 @@ export interface QueryStack {
   close(): Promise<void>;
 }
 
-export async function startQueryStack(h: SyncHarness, opts: { provider?: ModelProvider; budget?: Partial<AskDeps['budget']> } = {}): Promise<QueryStack> {
+export async function startQueryStack(
+  h: SyncHarness,
+  opts: { provider?: ModelProvider; budget?: Partial<AskDeps['budget']>; confinement?: ConfinementPreference } = {},
+): Promise<QueryStack> {
   const dir = await mkdtemp(join(tmpdir(), 'astry-query-'));
   // Canonical users come from the IdP directory (SCIM in a later issue): dave is deactivated there.
   await upsertDirectoryUsers(
@@ -55,7 +59,7 @@ export async function startQueryStack(h: SyncHarness, opts: { provider?: ModelPr
   };
   const queueName = `astry-ask-test-${randomBytes(4).toString('hex')}`;
   const connection = redisConnection(env().REDIS_URL);
-  const worker = await startQueryWorker(deps, { connection, queueName, concurrency: 2 });
+  const worker = await startQueryWorker(deps, { connection, queueName, concurrency: 2, ...(opts.confinement ? { confinement: opts.confinement } : {}) });
   const queue = new AskQueue(connection, queueName);
   const verifier = new TokenVerifier({ issuer: idp.issuer, audience: DEFAULT_API_AUDIENCE, jwksUrl: idp.jwksUrl });
   const api = await buildApi({ pool: h.db.pool, verifier, queue, workspaceId: h.workspaceId, askTimeoutMs: 60_000, audit, keys: h.deps.keys });
