@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { AstryError } from './errors.ts';
+import { parseConfig } from './config.ts';
 
 const home = homedir();
 
@@ -76,12 +76,7 @@ export type Env = z.infer<typeof EnvSchema>;
 
 /** Parses an environment record; throws CONFIG_INVALID naming each bad variable. */
 export function parseEnv(source: Record<string, string | undefined>): Env {
-  const result = EnvSchema.safeParse(source);
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new AstryError('CONFIG_INVALID', `invalid environment: ${problems}`);
-  }
-  return result.data;
+  return parseConfig(EnvSchema, source, 'environment');
 }
 
 let cached: Env | undefined;

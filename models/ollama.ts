@@ -3,12 +3,12 @@
  * https://github.com/ollama/ollama/blob/main/docs/api.md#generate-a-chat-completion
  */
 import { z } from 'zod';
-import { AstryError } from '../core/errors.ts';
 import { wireTools, type ChatCall, type ChatMessage, type ChatResult, type ChatTransport, type FinishReason } from './chat.ts';
 import { postJson } from './http.ts';
 import { runAgentLoop } from './loop.ts';
 import { type ModelPrice, priceOf } from './prices.ts';
 import type { Answer, AnswerRequest, ModelProvider } from './types.ts';
+import { parseConfig } from '../core/config.ts';
 
 /** Options of {@link OllamaProvider}. */
 export interface OllamaProviderOptions {
@@ -114,12 +114,7 @@ export class OllamaProvider implements ModelProvider, ChatTransport {
 
   /** Validates the options; throws CONFIG_INVALID. */
   constructor(options: OllamaProviderOptions) {
-    const parsed = OptionsSchema.safeParse(options);
-    if (!parsed.success) {
-      const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-      throw new AstryError('CONFIG_INVALID', `invalid Ollama provider options: ${problems}`);
-    }
-    const o = parsed.data;
+    const o = parseConfig(OptionsSchema, options, 'Ollama provider options');
     this.#options = o;
     this.#price = o.price ? priceOf(o.model, o.price) : FREE;
     this.model = o.model;

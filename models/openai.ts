@@ -4,12 +4,12 @@
  * Azure: https://learn.microsoft.com/azure/ai-services/openai/reference (deployment URL, api-key header).
  */
 import { z } from 'zod';
-import { AstryError } from '../core/errors.ts';
 import { wireTools, type ChatCall, type ChatMessage, type ChatResult, type ChatTransport, type FinishReason } from './chat.ts';
 import { postJson } from './http.ts';
 import { runAgentLoop } from './loop.ts';
 import { type ModelPrice, priceOf } from './prices.ts';
 import type { Answer, AnswerRequest, ModelProvider } from './types.ts';
+import { parseConfig } from '../core/config.ts';
 
 /** Options of {@link OpenAIProvider}. */
 export interface OpenAIProviderOptions {
@@ -120,12 +120,7 @@ export class OpenAIProvider implements ModelProvider, ChatTransport {
 
   /** Validates the options and the model's price; throws CONFIG_INVALID. */
   constructor(options: OpenAIProviderOptions) {
-    const parsed = OptionsSchema.safeParse(options);
-    if (!parsed.success) {
-      const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-      throw new AstryError('CONFIG_INVALID', `invalid OpenAI-compatible provider options: ${problems}`);
-    }
-    const o = parsed.data;
+    const o = parseConfig(OptionsSchema, options, 'OpenAI-compatible provider options');
     this.#options = o;
     this.#price = priceOf(o.model, o.price);
     this.model = o.model;

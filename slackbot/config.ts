@@ -3,7 +3,7 @@
  * core/env.ts (same names, same defaults).
  */
 import { z } from 'zod';
-import { AstryError } from '../core/errors.ts';
+import { parseConfig } from '../core/config.ts';
 
 const SlackEnvSchema = z.object({
   /** The Slack app's signing secret ("Basic Information" in the app settings). Required to serve Slack. */
@@ -30,10 +30,5 @@ export type SlackEnv = z.infer<typeof SlackEnvSchema>;
 
 /** Parses the Slack settings; throws CONFIG_INVALID naming each bad variable. */
 export function parseSlackEnv(source: Record<string, string | undefined>): SlackEnv {
-  const result = SlackEnvSchema.safeParse(source);
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new AstryError('CONFIG_INVALID', `invalid Slack app environment: ${problems}`);
-  }
-  return result.data;
+  return parseConfig(SlackEnvSchema, source, 'Slack app environment');
 }
