@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { getCursor, getRun } from '../db/runs.ts';
@@ -8,7 +7,7 @@ import { EXPECTED_READERS, ITEM, type ItemKey } from '../fixtures/drive/ids.ts';
 import { readDocument } from '../pipeline/store.ts';
 import { SYNC_WORKFLOW_BY_SOURCE } from '../workflows/constants.ts';
 import { startDriveHarness, type DriveHarness } from './support/drive-harness.ts';
-import { spawnSyncWorker } from './support/spawn.ts';
+import { killAndResume, spawnSyncWorker } from './support/spawn.ts';
 
 const FILLERS = 60;
 const seededIds = (Object.keys(EXPECTED_READERS) as ItemKey[]).map((k) => `file:${ITEM[k]}`);
@@ -64,16 +63,10 @@ describe('Drive sync under quota storms and crashes', () => {
       if (run && run.indexed >= 15) break;
       await sleep(50);
     }
-    first.kill('SIGKILL');
-    await once(first, 'exit');
-    const killedAt = (await getRun(h.db.pool, workflowId))?.indexed ?? 0;
-    const second = await spawnSyncWorker(h);
-    try {
-      await handle.result();
-    } finally {
-      second.kill('SIGTERM');
-      await once(second, 'exit');
-    }
+    let killedAt = 0;
+    await killAndResume(h, first, handle, async () => {
+      killedAt = (await getRun(h.db.pool, workflowId))?.indexed ?? 0;
+    });
     const run = await getRun(h.db.pool, workflowId);
     assert.equal(run?.status, 'succeeded');
     assert.ok(killedAt < FILLERS, `killed mid-way (${killedAt} of ${FILLERS})`);

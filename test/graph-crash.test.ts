@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { getRun } from '../db/runs.ts';
 import { startGraphHarness, type GraphHarness } from './support/graph-harness.ts';
-import { spawnSyncWorker } from './support/spawn.ts';
+import { killAndResume, spawnSyncWorker } from './support/spawn.ts';
 
 
 describe('a Graph sync worker killed mid-delta', () => {
@@ -30,16 +29,7 @@ describe('a Graph sync worker killed mid-delta', () => {
     }
     const stored = await h.db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM documents WHERE connection_id = $1`, [h.connectionId]);
     const killedAt = Number(stored.rows[0]?.n);
-    first.kill('SIGKILL');
-    await once(first, 'exit');
-    h.emulator.resetRequests();
-    const second = await spawnSyncWorker(h);
-    try {
-      await handle.result();
-    } finally {
-      second.kill('SIGTERM');
-      await once(second, 'exit');
-    }
+    await killAndResume(h, first, handle);
     const run = await getRun(h.db.pool, workflowId);
     assert.equal(run?.status, 'succeeded');
     const files = h.emulator.state.tenant.items.filter((i) => !i.folder);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { getRun } from '../db/runs.ts';
@@ -7,7 +6,7 @@ import { SYNC_WORKFLOW } from '../workflows/constants.ts';
 import { allDocuments } from './support/access.ts';
 import { startHarness, type SyncHarness } from './support/harness.ts';
 import { expectedSourceIds } from './support/oracle.ts';
-import { spawnSyncWorker } from './support/spawn.ts';
+import { killAndResume, spawnSyncWorker } from './support/spawn.ts';
 
 
 describe('a sync worker killed mid-sync', () => {
@@ -32,15 +31,7 @@ describe('a sync worker killed mid-sync', () => {
       await sleep(50);
     }
     const killedAt = (await getRun(h.db.pool, workflowId))?.indexed ?? 0;
-    first.kill('SIGKILL');
-    await once(first, 'exit');
-    const second = await spawnSyncWorker(h);
-    try {
-      await handle.result();
-    } finally {
-      second.kill('SIGTERM');
-      await once(second, 'exit');
-    }
+    await killAndResume(h, first, handle);
     const run = await getRun(h.db.pool, workflowId);
     assert.equal(run?.status, 'succeeded');
     const expected = expectedSourceIds(h.emulator.company);

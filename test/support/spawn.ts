@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -23,4 +24,27 @@ export function spawnSyncWorker(h: { db: { url: string }; taskQueue: string; kek
     { ...process.env, DATABASE_URL: h.db.url, ASTRY_TASK_QUEUE: h.taskQueue, ASTRY_KEK_FILE: h.kekFile, ...extraEnv },
     'worker ready',
   );
+}
+
+/**
+ * The crash tests' middle: SIGKILLs `first` (a sync worker mid-run), starts a second sync worker on the
+ * same queue and waits until the interrupted workflow completes on it; then stops the second worker.
+ */
+export async function killAndResume(
+  h: { db: { url: string }; taskQueue: string; kekFile: string },
+  first: ChildProcess,
+  workflow: { result(): Promise<unknown> },
+  /** Runs once the first worker is dead, before the second starts (e.g. to count what it stored). */
+  whileDown: () => Promise<void> = async () => undefined,
+): Promise<void> {
+  first.kill('SIGKILL');
+  await once(first, 'exit');
+  await whileDown();
+  const second = await spawnSyncWorker(h);
+  try {
+    await workflow.result();
+  } finally {
+    second.kill('SIGTERM');
+    await once(second, 'exit');
+  }
 }
