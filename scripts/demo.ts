@@ -117,8 +117,10 @@ try {
       `SELECT seq, entry FROM audit_log ORDER BY seq`,
     );
     for (const r of rows) {
-      console.log(`#${r.seq} ${r.entry.actor.padEnd(50)} ${r.entry.outcome.padEnd(22)} docs=[${(r.entry.documentIds ?? []).join(',')}] ${r.entry.model ?? ''} $${(r.entry.costUsd ?? 0).toFixed(4)}`);
+      console.log(`#${r.seq} ${r.entry.actor.padEnd(74)} ${r.entry.outcome.padEnd(22)} docs=[${(r.entry.documentIds ?? []).join(',')}] ${r.entry.model ?? ''} $${(r.entry.costUsd ?? 0).toFixed(4)}`);
     }
+    // Checkpoints are signed every 100 entries; sign one now so the verification below covers this run.
+    await askDeps.audit.checkpoint();
     console.log('\n== astry audit verify');
     await auditVerify(ctx);
   } finally {
