@@ -1,5 +1,6 @@
-// The README's demo: seed the emulated company, connect Slack, sync through Temporal, and print what
-// was indexed per channel and who can read it. Uses its own database (astry_demo), recreated each run.
+// The README's demo: seed the emulated company, connect Slack, SharePoint/OneDrive (Microsoft Graph,
+// over HTTPS) and Google Drive, sync them through Temporal, print what was indexed and who can read it,
+// then ask the same questions as six people. Uses its own database (astry_demo), recreated each run.
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,12 @@ import { CODEWORD, FILE_CODEWORD } from '../fixtures/slack/ids.ts';
 const OUTSIDER = { sub: 'idp-mallory', email: 'mallory@outside.example', name: 'Mallory (outsider)' };
 import { SlackEmulator } from '../fixtures/slack/emulator.ts';
 import { generateCompany } from '../fixtures/slack/company.ts';
+import { GraphEmulator } from '../fixtures/graph/emulator.ts';
+import { FILES as GRAPH_FILES } from '../fixtures/graph/ids.ts';
+import { generateTenant } from '../fixtures/graph/tenant.ts';
+import { DriveEmulator } from '../fixtures/drive/emulator.ts';
+import { generateDriveCompany } from '../fixtures/drive/company.ts';
+import { CODEWORD as DRIVE_CODEWORD } from '../fixtures/drive/ids.ts';
 
 const base = new URL(process.env.ASTRY_MIGRATION_DATABASE_URL ?? 'postgres://astry:astry@127.0.0.1:5432/astry');
 const withDatabase = (url: string): string => {
@@ -42,7 +49,8 @@ await admin.end();
 // Imported after the environment is set: configuration is parsed once, on first use.
 const { migrate } = await import('../db/migrate.ts');
 const { CliContext } = await import('../cli/context.ts');
-const { connectSlack, showConnections } = await import('../cli/commands/connections.ts');
+const { connectSlack, connectSource, showConnections } = await import('../cli/commands/connections.ts');
+const { showIdentities } = await import('../cli/commands/identities.ts');
 const { syncNow } = await import('../cli/commands/sync.ts');
 const { printIndexReport } = await import('../cli/commands/report.ts');
 const { activityDepsFromEnv } = await import('../workflows/runtime.ts');
@@ -60,25 +68,44 @@ const ctx = new CliContext();
 await migrate(ctx.env.ASTRY_MIGRATION_DATABASE_URL);
 const emulator = await SlackEmulator.start(generateCompany({ seed: 42, scale: 1 }));
 const company = emulator.company;
+// The same people in Microsoft 365 and Google Workspace (linked to one user each by verified email).
+const graph = await GraphEmulator.start(generateTenant({}));
+const drive = await DriveEmulator.start(generateDriveCompany({}));
+const tenant = graph.state.tenant;
 console.log(`\n== Seeded "${company.team.name}": ${company.users.length} people, ${company.channels.length} conversations (Slack emulator at ${emulator.url})`);
+console.log(`   Microsoft 365 tenant: ${tenant.sites.length} SharePoint sites, ${tenant.items.filter((i) => !i.folder).length} files (Graph emulator over HTTPS at ${graph.graphUrl})`);
+console.log(`   Google Workspace: ${drive.state.company.drives.length} shared drives + My Drives (Drive emulator at ${drive.rootUrl})`);
 
 const deps = await activityDepsFromEnv(ctx.env);
 const { worker, connection } = await createSyncWorker(ctx.env, deps);
 const running = worker.run();
 const temporal = await ctx.temporal();
-// A schedule left by an earlier demo run would point at a database that no longer exists.
-await deleteSchedule(temporal, '1').catch(() => undefined);
+// Schedules left by an earlier demo run would point at a database that no longer exists.
+for (const id of ['1', '2', '3']) await deleteSchedule(temporal, id).catch(() => undefined);
 
 try {
   console.log('\n== astry connect slack');
   await connectSlack(ctx, { name: 'demo-slack', token: emulator.token, apiUrl: emulator.url });
   console.log('\n== astry sync demo-slack');
   await syncNow(ctx, 'demo-slack', { wait: true });
+  console.log('\n== astry connect graph  (app-only client credentials; the emulator\'s CA trusted for this connection only)');
+  await connectSource(ctx, {
+    source: 'graph', name: 'demo-m365', secret: tenant.clientSecret,
+    config: { tenantId: tenant.tenantId, clientId: tenant.clientId, graphUrl: graph.graphUrl, authorityUrl: graph.authorityUrl, caPem: graph.caPem },
+  });
+  console.log('\n== astry sync demo-m365');
+  await syncNow(ctx, 'demo-m365', { wait: true });
+  console.log('\n== astry connect drive');
+  await connectSource(ctx, { source: 'drive', name: 'demo-drive', secret: drive.token, config: { rootUrl: drive.rootUrl } });
+  console.log('\n== astry sync demo-drive');
+  await syncNow(ctx, 'demo-drive', { wait: true });
   console.log('\n== astry connections');
   await showConnections(ctx);
   console.log('\n== astry index demo-slack  (per channel: documents, chunks, and who can read them)');
   await printIndexReport(ctx, 'demo-slack');
   console.log('\nNot indexed: #secret-no-bot (the bot is not a member) and every DM / group DM (never indexed).');
+  console.log('\n== astry identities --unlinked  (source accounts that are nobody in the directory: guests, outsiders)');
+  await showIdentities(ctx, { unlinked: true });
 
   // --- Questions: the same ones, asked by different people, through the real API and query worker ---
   const workspaceId = await ctx.workspaceId();
@@ -91,7 +118,14 @@ try {
   const api = await buildApi({ pool: ctx.pool, verifier, queue, workspaceId, audit: askDeps.audit, keys: askDeps.keys });
   const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
   try {
-    const questions = [`What are the plans marked ${CODEWORD.privatePlans}?`, `What does the spec say about ${FILE_CODEWORD.specPdf}?`];
+    const questions = [
+      `What are the plans marked ${CODEWORD.privatePlans}?`,
+      `What does the spec say about ${FILE_CODEWORD.specPdf}?`,
+      // SharePoint: granted to a group nested in another (alice, carol, gina), not to bob or sam.
+      `What does the roadmap say about ${GRAPH_FILES.roadmap.codeword}?`,
+      // Google Drive: the Engineering shared drive (alice, bob, sam through nested groups), not gina.
+      `What does the design doc say about ${DRIVE_CODEWORD.designDoc ?? ''}?`,
+    ];
     const askers = [
       ['alice@ex.com', 'full member, in #private-plans'],
       ['gina@ex.com', 'multi-channel guest, in #private-plans'],
@@ -131,13 +165,14 @@ try {
     await askDeps.pool.end();
   }
 } finally {
-  const [conn] = (await ctx.pool.query<{ id: string }>(`SELECT id FROM connections`)).rows;
-  if (conn) await deleteSchedule(temporal, conn.id).catch(() => undefined);
+  for (const conn of (await ctx.pool.query<{ id: string }>(`SELECT id FROM connections`)).rows) await deleteSchedule(temporal, conn.id).catch(() => undefined);
   worker.shutdown();
   await running;
   await connection.close();
   await deps.pool.end();
   await emulator.close();
+  await graph.close();
+  await drive.close();
   await idp.stop();
   await ctx.close();
 }
