@@ -9,6 +9,8 @@ import { migrate } from '../db/migrate.ts';
 import { activityDepsFromEnv } from '../workflows/runtime.ts';
 import { createSyncWorker } from '../workflows/worker.ts';
 import { connectSlack, connectSource, setPaused, showConnections } from './commands/connections.ts';
+import { rotateCommand, type RotateOptions } from './commands/credentials.ts';
+import { listKeysCommand, retireKeyCommand, rotateKeysCommand, type KeysRotateOptions } from './commands/keys.ts';
 import { printIndexReport } from './commands/report.ts';
 import { showIdentities } from './commands/identities.ts';
 import { eraseCommand, verifyErasureCommand, type EraseOptions, type VerifyBundleOptions } from './commands/erase.ts';
@@ -93,7 +95,16 @@ connect
     connectSource(ctx, { source: 'drive', name: o.name, config: { rootUrl: o.rootUrl, ...(o.adminRootUrl ? { adminRootUrl: o.adminRootUrl } : {}) }, secret: o.token }),
   ));
 
-program.command('connections').description('list connections: last sync, documents, errors').action(action(() => showConnections(ctx)));
+const connections = program.command('connections').description('list connections: last sync, documents, errors').action(action(() => showConnections(ctx)));
+connections
+  .command('rotate <connection>')
+  .description('replace a connection\'s source credential (bot token, client secret, access token); read from a file or stdin, never an argument')
+  .option('--secret-file <path>', 'file holding the new secret (a trailing newline is ignored)')
+  .option('--secret-stdin', 'read the new secret from standard input (a pipe, not a terminal)')
+  .option('--verify', 'make one authenticated call to the source with the new secret first; store nothing if it is refused')
+  // Checked by the command rather than by commander, whose message would echo a secret passed by mistake.
+  .allowExcessArguments()
+  .action(action((name: string, opts: RotateOptions, command: Command) => rotateCommand(ctx, name, { ...opts, extraArguments: command.args.length - 1 })));
 
 program
   .command('sync <connection>')
@@ -103,6 +114,20 @@ program
 
 program.command('pause <connection>').description('pause scheduled syncs').action(action((name: string) => setPaused(ctx, name, true)));
 program.command('resume <connection>').description('resume scheduled syncs').action(action((name: string) => setPaused(ctx, name, false)));
+
+const keys = program.command('keys').description('key-encryption keys (KEKs): list, rotate, retire (docs/keys.md)');
+keys.command('list').description('every KEK: file, active or old, how many data keys it wraps').action(action(() => listKeysCommand(ctx)));
+keys
+  .command('rotate')
+  .description('create a new KEK, make it the one that wraps, and re-wrap every data key under it (old KEKs still unwrap)')
+  .option('--resume', 'create no key: finish re-wrapping to the active KEK after a stop or a crash')
+  .option('--batch-size <rows>', 'rows re-wrapped per update', '500')
+  .option('--max-batches <n>', 'stop after n batches (continue later with --resume)')
+  .action(action((opts: KeysRotateOptions) => rotateKeysCommand(ctx, opts)));
+keys
+  .command('retire <key-id>')
+  .description('delete an old KEK\'s file; refused while any data key is still wrapped by it')
+  .action(action((keyId: string) => retireKeyCommand(ctx, keyId)));
 
 program
   .command('identities')

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AstryError } from '../core/errors.ts';
 import type { KeyProvider } from '../vault/key-provider.ts';
+import { connectionKeyContext } from '../vault/wrap-contexts.ts';
 import { decrypt, encrypt, newDataKey, packSealed, unpackSealed } from '../vault/envelope.ts';
 import type { Queryable } from './pool.ts';
 import type { RunTotals } from './runs.ts';
@@ -52,7 +53,6 @@ export async function ensureWorkspace(db: Queryable, name: string): Promise<stri
 }
 
 const secretAad = (workspaceId: string, name: string) => ({ workspaceId, documentId: `connection:${name}`, version: 1, part: 'secret' });
-const secretContext = (workspaceId: string, name: string) => `astry/connection-key/${workspaceId}/${name}`;
 
 /**
  * Creates a connection; the credentials (`token`: a bearer token, or JSON for app credentials) are
@@ -66,19 +66,75 @@ export async function createConnection(
   const dek = newDataKey();
   try {
     const sealed = packSealed(encrypt(Buffer.from(input.token, 'utf8'), secretAad(input.workspaceId, input.name), dek));
-    const wrapped = await keys.wrap(dek, secretContext(input.workspaceId, input.name));
+    const { wrapped, keyId } = await keys.wrap(dek, connectionKeyContext(input.workspaceId, input.name));
     const { rows } = await db.query(
       `INSERT INTO connections (workspace_id, source, name, config, sealed_secret, wrapped_dek, kek_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (workspace_id, name) DO NOTHING
        RETURNING id, workspace_id, source, name, config, status`,
-      [input.workspaceId, input.source, input.name, input.config, sealed, wrapped, keys.keyId],
+      [input.workspaceId, input.source, input.name, input.config, sealed, wrapped, keyId],
     );
     if (rows.length === 0) throw new AstryError('CONFLICT', `a connection named "${input.name}" already exists`);
     return toConnection(rows[0]);
   } finally {
     dek.fill(0);
   }
+}
+
+/** What a rotation did: which connection, and when (connections.secret_rotated_at). */
+export interface SecretRotation {
+  connectionId: string;
+  name: string;
+  source: SourceKind;
+  rotatedAt: Date;
+}
+
+/**
+ * Replaces a connection's credentials: the new secret is sealed under a fresh data key and stored with
+ * its wrapped key in one UPDATE, so the old sealed value and data key are gone from the row afterwards.
+ * An unknown connection (or another workspace's) is NOT_FOUND; an empty secret is CONFIG_INVALID.
+ */
+export async function rotateConnectionSecret(
+  db: Queryable,
+  keys: KeyProvider,
+  workspaceId: string,
+  connectionId: string,
+  newSecret: string,
+): Promise<SecretRotation> {
+  if (newSecret.trim() === '') throw new AstryError('CONFIG_INVALID', 'the new secret is empty');
+  // The AAD and wrap context name the connection, so its name is read first; the UPDATE only lands
+  // on that same row (a connection is never renamed, but a deleted one must not be resurrected).
+  const connection = await getConnection(db, connectionId, workspaceId);
+  const dek = newDataKey();
+  try {
+    const sealed = packSealed(encrypt(Buffer.from(newSecret, 'utf8'), secretAad(workspaceId, connection.name), dek));
+    const { wrapped, keyId } = await keys.wrap(dek, connectionKeyContext(workspaceId, connection.name));
+    const { rows } = await db.query<{ rotated_at: Date }>(
+      `UPDATE connections SET sealed_secret = $4, wrapped_dek = $5, kek_id = $6, secret_rotated_at = now()
+       WHERE id = $1 AND workspace_id = $2 AND name = $3
+       RETURNING secret_rotated_at AS rotated_at`,
+      [connection.id, workspaceId, connection.name, sealed, wrapped, keyId],
+    );
+    const rotatedAt = rows[0]?.rotated_at;
+    if (!(rotatedAt instanceof Date)) throw new AstryError('NOT_FOUND', `no connection "${connectionId}"`);
+    return { connectionId: connection.id, name: connection.name, source: connection.source, rotatedAt };
+  } finally {
+    dek.fill(0);
+  }
+}
+
+/**
+ * The source account whose principals the connection has synced: the `<team>` of Slack's
+ * `slack:<team>:…` groups, the `<customer>` of Drive's `drive:<customer>:…`, the `<tenant>` of Graph's
+ * `graph:<tenant>:…` (each connector's acl.ts). Null before its first sync.
+ */
+export async function syncedAccount(db: Queryable, connection: Pick<Connection, 'id' | 'source'>): Promise<string | null> {
+  const { rows } = await db.query<{ account: string }>(
+    `SELECT split_part(p.key, ':', 2) AS account FROM memberships m JOIN principals p ON p.id = m.group_id
+     WHERE m.connection_id = $1 AND p.key LIKE $2 LIMIT 1`,
+    [connection.id, `${connection.source}:%:%`],
+  );
+  return rows[0]?.account ?? null;
 }
 
 /** The decrypted token of a connection (only activities call this, never the CLI output). */
@@ -89,7 +145,7 @@ export async function connectionToken(db: Queryable, keys: KeyProvider, connecti
   );
   const row = rows[0];
   if (!row) throw new AstryError('NOT_FOUND', `connection ${connectionId} not found`);
-  const dek = await keys.unwrap(row.wrapped_dek, row.kek_id, secretContext(row.workspace_id, row.name));
+  const dek = await keys.unwrap(row.wrapped_dek, row.kek_id, connectionKeyContext(row.workspace_id, row.name));
   try {
     return decrypt(unpackSealed(row.sealed_secret), secretAad(row.workspace_id, row.name), dek).toString('utf8');
   } finally {

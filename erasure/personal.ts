@@ -13,9 +13,9 @@ import { AstryError } from '../core/errors.ts';
 import type { Queryable } from '../db/pool.ts';
 import { decrypt, encrypt, newDataKey, packSealed, unpackSealed, type VaultAad } from '../vault/envelope.ts';
 import type { KeyProvider } from '../vault/key-provider.ts';
+import { subjectKeyContext as wrapContext } from '../vault/wrap-contexts.ts';
 import { keyedHash, pseudonymKey, subjectPseudonym } from './pseudonym.ts';
 
-const wrapContext = (workspaceId: string, keyId: string): string => `astry/subject-key/${workspaceId}/${keyId}`;
 const aad = (workspaceId: string, keyId: string): VaultAad => ({ workspaceId, documentId: `subject-key:${keyId}`, version: 1, part: 'audit-personal' });
 
 /** The pseudonym of a canonical user, by principal id; undefined when no such user exists. */
@@ -37,10 +37,11 @@ async function liveKey(db: Queryable, keys: KeyProvider, workspaceId: string, ps
     const id = `sk_${randomUUID()}`;
     const dek = newDataKey();
     try {
+      const { wrapped, keyId } = await keys.wrap(dek, wrapContext(workspaceId, id));
       await db.query(
         `INSERT INTO subject_keys (id, workspace_id, subject, wrapped_key, kek_id) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (workspace_id, subject) WHERE destroyed_at IS NULL DO NOTHING`,
-        [id, workspaceId, pseudonym, await keys.wrap(dek, wrapContext(workspaceId, id)), keys.keyId],
+        [id, workspaceId, pseudonym, wrapped, keyId],
       );
     } finally {
       dek.fill(0);

@@ -7,8 +7,7 @@ import { createHmac } from 'node:crypto';
 import type { Queryable } from '../db/pool.ts';
 import { newDataKey } from '../vault/envelope.ts';
 import type { KeyProvider } from '../vault/key-provider.ts';
-
-const context = (workspaceId: string): string => `astry/pseudonym-key/${workspaceId}`;
+import { pseudonymKeyContext as context } from '../vault/wrap-contexts.ts';
 
 /** Unwrapped keys by wrapped bytes: a workspace-wide secret like the KEK, not a per-person one. */
 const unwrapped = new Map<string, Buffer>();
@@ -32,10 +31,10 @@ export async function pseudonymKey(db: Queryable, keys: KeyProvider, workspaceId
     }
     const fresh = newDataKey();
     try {
-      const wrapped = await keys.wrap(fresh, context(workspaceId));
+      const { wrapped, keyId } = await keys.wrap(fresh, context(workspaceId));
       await db.query(
         `INSERT INTO pseudonym_keys (workspace_id, wrapped_key, kek_id) VALUES ($1, $2, $3) ON CONFLICT (workspace_id) DO NOTHING`,
-        [workspaceId, wrapped, keys.keyId],
+        [workspaceId, wrapped, keyId],
       );
     } finally {
       fresh.fill(0);

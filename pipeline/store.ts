@@ -3,6 +3,7 @@ import type { Queryable } from '../db/pool.ts';
 import { aclIds, replaceGrants, type GrantRow } from '../db/documents.ts';
 import type { KeyProvider } from '../vault/key-provider.ts';
 import { decrypt, encrypt, newDataKey, packSealed, unpackSealed, type VaultAad } from '../vault/envelope.ts';
+import { documentKeyContext } from '../vault/wrap-contexts.ts';
 import { AstryError } from '../core/errors.ts';
 import type { SourceDocument } from '../connectors/types.ts';
 import { recordSubjects } from '../erasure/provenance.ts';
@@ -15,11 +16,6 @@ export interface PreparedDocument {
   chunks: { ordinal: number; text: string; tokenCount: number; embedding: number[] }[];
   grants: GrantRow[];
   aclHash: string;
-}
-
-/** The wrap context binds a data key to one version of one document of one workspace. */
-function wrapContext(workspaceId: string, documentId: string, version: number): string {
-  return `astry/document-key/${workspaceId}/${documentId}/${version}`;
 }
 
 function aad(workspaceId: string, documentId: string, version: number, part: string): VaultAad {
@@ -52,8 +48,9 @@ export async function storeDocument(
   if (!row) throw new Error(`document ${doc.sourceId} was not written`);
   const dek = newDataKey();
   try {
-    const wrapped = await keys.wrap(dek, wrapContext(ids.workspaceId, row.id, row.version));
-    await db.query(`UPDATE documents SET wrapped_dek = $2, kek_id = $3 WHERE id = $1`, [row.id, wrapped, keys.keyId]);
+    // The wrap context binds the data key to one version of one document of one workspace.
+    const { wrapped, keyId } = await keys.wrap(dek, documentKeyContext(ids.workspaceId, row.id, row.version));
+    await db.query(`UPDATE documents SET wrapped_dek = $2, kek_id = $3 WHERE id = $1`, [row.id, wrapped, keyId]);
     const blob = Buffer.from(JSON.stringify({ title: prepared.title, text: prepared.text }), 'utf8');
     const sealedBlob = packSealed(encrypt(blob, aad(ids.workspaceId, row.id, row.version, 'blob'), dek));
     await db.query(
@@ -102,7 +99,7 @@ export async function readDocument(
   );
   const row = rows[0];
   if (!row) throw new AstryError('NOT_FOUND', `document ${documentId} not found`);
-  const dek = await keys.unwrap(row.wrapped_dek, row.kek_id, wrapContext(row.workspace_id, documentId, row.version));
+  const dek = await keys.unwrap(row.wrapped_dek, row.kek_id, documentKeyContext(row.workspace_id, documentId, row.version));
   try {
     const plain = decrypt(unpackSealed(row.sealed), aad(row.workspace_id, documentId, row.version, 'blob'), dek);
     const parsed: unknown = JSON.parse(plain.toString('utf8'));

@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { decrypt, encrypt, newDataKey, packSealed, unpackSealed } from '../vault/envelope.ts';
 import type { KeyProvider } from '../vault/key-provider.ts';
+import { slackTurnKeyContext as keyContext } from '../vault/wrap-contexts.ts';
 
 /** One answered question. */
 export interface Turn {
@@ -30,7 +31,6 @@ export interface ConversationsOptions {
 }
 
 const aad = (workspaceId: string, requestId: string) => ({ workspaceId, documentId: `slack-turn:${requestId}`, version: 1, part: 'turn' });
-const keyContext = (workspaceId: string, requestId: string) => `astry/slack-turn-key/${workspaceId}/${requestId}`;
 
 export class Conversations {
   readonly #o: Required<ConversationsOptions>;
@@ -65,11 +65,11 @@ export class Conversations {
     const dek = newDataKey();
     try {
       const sealed = packSealed(encrypt(Buffer.from(JSON.stringify(turn), 'utf8'), aad(this.#o.workspaceId, requestId), dek));
-      const wrapped = await this.#o.keys.wrap(dek, keyContext(this.#o.workspaceId, requestId));
+      const { wrapped, keyId } = await this.#o.keys.wrap(dek, keyContext(this.#o.workspaceId, requestId));
       await this.#o.pool.query(
         `INSERT INTO slack_turns (workspace_id, connection_id, channel_id, thread_ts, principal_id, request_id, sealed, wrapped_dek, kek_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (request_id) DO NOTHING`,
-        [this.#o.workspaceId, this.#o.connectionId, channelId, threadTs, principalId, requestId, sealed, wrapped, this.#o.keys.keyId],
+        [this.#o.workspaceId, this.#o.connectionId, channelId, threadTs, principalId, requestId, sealed, wrapped, keyId],
       );
     } finally {
       dek.fill(0);

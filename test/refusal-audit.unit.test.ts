@@ -6,7 +6,6 @@ import { refusalAuditFields } from '../erasure/personal.ts';
 import type { KeyProvider } from '../vault/key-provider.ts';
 
 const keys: KeyProvider = {
-  keyId: 'test',
   wrap: () => Promise.reject(new Error('no KEK in this test')),
   unwrap: () => Promise.reject(new Error('no KEK in this test')),
 };

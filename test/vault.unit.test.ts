@@ -208,14 +208,15 @@ describe('local key file provider', () => {
   it('wraps and unwraps a data key bound to its context', async () => {
     const provider = await LocalKeyFileProvider.open(join(dir, 'wrap.key'));
     const dek = newDataKey();
-    const wrapped = await provider.wrap(dek, 'ws-1/doc-1');
+    const { wrapped, keyId } = await provider.wrap(dek, 'ws-1/doc-1');
+    assert.equal(keyId, provider.keyId);
     assert.ok(!wrapped.includes(dek));
     assert.deepEqual(await provider.unwrap(wrapped, provider.keyId, 'ws-1/doc-1'), dek);
   });
 
   it('refuses to unwrap under the wrong context, after tampering or truncation', async () => {
     const provider = await LocalKeyFileProvider.open(join(dir, 'context.key'));
-    const wrapped = await provider.wrap(newDataKey(), 'ws-1/doc-1');
+    const { wrapped } = await provider.wrap(newDataKey(), 'ws-1/doc-1');
     await assert.rejects(provider.unwrap(wrapped, provider.keyId, 'ws-1/doc-2'), rejectsWith('DECRYPT_FAILED'));
     await assert.rejects(provider.unwrap(wrapped, provider.keyId, ''), rejectsWith('DECRYPT_FAILED'));
     for (let index = 0; index < wrapped.length; index++) {
@@ -231,7 +232,7 @@ describe('local key file provider', () => {
     const first = await LocalKeyFileProvider.open(join(dir, 'first.key'));
     const second = await LocalKeyFileProvider.open(join(dir, 'second.key'));
     assert.notEqual(first.keyId, second.keyId);
-    const wrapped = await first.wrap(newDataKey(), 'ctx');
+    const { wrapped } = await first.wrap(newDataKey(), 'ctx');
     await assert.rejects(second.unwrap(wrapped, first.keyId, 'ctx'), rejectsWith('DECRYPT_FAILED'));
     await assert.rejects(second.unwrap(wrapped, second.keyId, 'ctx'), rejectsWith('DECRYPT_FAILED'));
   });

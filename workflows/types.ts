@@ -4,6 +4,11 @@ export interface SyncInput {
   connectionId: string;
   /** Heartbeat timeout of long activities, in seconds (default 60); tests shorten it to fail over fast. */
   heartbeatTimeoutSeconds?: number;
+  /**
+   * Attempts of each long activity (default 8, about 90 s of back-off): a revoked credential fails the
+   * run only after them, and a credential rotated meanwhile is picked up by the next attempt. Tests lower it.
+   */
+  activityAttempts?: number;
 }
 
 import type { SlackTeam } from '../connectors/slack/render.ts';

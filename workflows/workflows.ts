@@ -6,7 +6,7 @@ import type { SyncInput, SyncProgress, SyncSummary } from './types.ts';
 /** Query the CLI polls to draw its progress bar. */
 export const progressQuery = defineQuery<SyncProgress>('progress');
 
-const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
+const retry = (maximumAttempts = 8): RetryPolicy => ({ initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts });
 
 /**
  * One incremental sync of a connection: principals and ACLs first (so revocations land before new
@@ -14,8 +14,8 @@ const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maxim
  */
 export async function syncConnectionWorkflow(input: SyncInput): Promise<SyncSummary> {
   const heartbeatTimeout = (input.heartbeatTimeoutSeconds ?? 60) * 1000;
-  const short = proxyActivities<SyncActivities>({ startToCloseTimeout: '1 minute', retry });
-  const long = proxyActivities<SyncActivities>({ startToCloseTimeout: '4 hours', heartbeatTimeout, retry });
+  const short = proxyActivities<SyncActivities>({ startToCloseTimeout: '1 minute', retry: retry() });
+  const long = proxyActivities<SyncActivities>({ startToCloseTimeout: '4 hours', heartbeatTimeout, retry: retry(input.activityAttempts) });
 
   const progress: SyncProgress = { phase: 'starting', channelsDone: 0, channelsTotal: 0, currentChannel: null };
   setHandler(progressQuery, () => progress);

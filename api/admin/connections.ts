@@ -1,9 +1,11 @@
 /** Connection routes of /v1/admin (role astry.admin): the same library calls as `astry connections|sync|pause|resume`. */
+import { rotateCredential } from '../../connectors/credentials.ts';
 import { AstryError } from '../../core/errors.ts';
 import { getConnection, listConnections, type ConnectionSummary } from '../../db/connections.ts';
 import type { Queryable } from '../../db/pool.ts';
 import { recentErrors } from '../../db/runs.ts';
 import { scheduleState, setConnectionPaused, type ScheduleState } from '../../workflows/connection-control.ts';
+import type { KeyProvider } from '../../vault/key-provider.ts';
 import { triggerSync } from '../../workflows/schedules.ts';
 import { withTemporal, type AdminTemporal } from './temporal.ts';
 
@@ -11,6 +13,8 @@ import { withTemporal, type AdminTemporal } from './temporal.ts';
 export interface ConnectionRouteDeps {
   pool: Queryable;
   workspaceId: string;
+  /** Seals a rotated credential. */
+  keys: KeyProvider;
   temporal: AdminTemporal | undefined;
   /** Deadline of Temporal calls that change something, in ms. */
   temporalTimeoutMs: number;
@@ -84,4 +88,14 @@ export async function connectionErrors(deps: ConnectionRouteDeps, id: string, qu
     errors: errors.map((e) => ({ ...e, at: e.at.toISOString() })),
     truncated,
   };
+}
+
+/**
+ * PUT /v1/admin/connections/:id/credential, as `astry connections rotate`: with `verify`, the source
+ * must accept the secret first (else SOURCE_AUTH_FAILED, 422). Answers nothing: the secret never
+ * leaves in a response, and the audit entry holds the action and the id only.
+ */
+export async function rotateConnectionCredential(deps: ConnectionRouteDeps, id: string, body: { secret: string; verify: boolean }): Promise<void> {
+  const connectionId = await connectionById(deps, id);
+  await rotateCredential(deps, { workspaceId: deps.workspaceId, connection: connectionId, secret: body.secret, verify: body.verify });
 }

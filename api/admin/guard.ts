@@ -89,7 +89,8 @@ export function callerActor(deps: GuardDeps, call: AdminCall): Promise<{ actor: 
 export function outcomeOf(status: number): string {
   if (status < 400) return 'succeeded';
   const named: Record<number, string> = {
-    400: 'invalid', 401: 'refused_unauthenticated', 403: 'refused_forbidden', 404: 'not_found', 409: 'conflict', 503: 'unavailable',
+    400: 'invalid', 401: 'refused_unauthenticated', 403: 'refused_forbidden', 404: 'not_found', 409: 'conflict',
+    422: 'rejected_by_source', 502: 'source_unavailable', 503: 'unavailable',
   };
   return named[status] ?? 'failed';
 }

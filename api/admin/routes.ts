@@ -11,11 +11,14 @@ import type { TokenVerifier } from '../../identity/verifier.ts';
 import type { KeyProvider } from '../../vault/key-provider.ts';
 import type pg from 'pg';
 import { erasureStatus, requestErasure, verifyAuditTrail, type ComplianceRouteDeps } from './compliance.ts';
-import { connectionErrors, listConnectionHealth, pauseConnection, triggerConnectionSync, type ConnectionRouteDeps } from './connections.ts';
+import {
+  connectionErrors, listConnectionHealth, pauseConnection, rotateConnectionCredential, triggerConnectionSync, type ConnectionRouteDeps,
+} from './connections.ts';
 import { authorize, callerActor, recordCall, type AdminCall, type GuardDeps } from './guard.ts';
 import { ADMIN_ROLE, COMPLIANCE_ROLE, DEFAULT_ROLES_CLAIM, type AdminRole } from './roles.ts';
 import {
-  ConnectionErrorsSchema, GetErasureSchema, ListConnectionsSchema, PauseSchema, ResumeSchema, StartErasureSchema, TriggerSyncSchema, VerifyAuditSchema,
+  ConnectionErrorsSchema, GetErasureSchema, ListConnectionsSchema, PauseSchema, ResumeSchema, RotateCredentialSchema, StartErasureSchema, TriggerSyncSchema,
+  VerifyAuditSchema,
 } from './schemas.ts';
 import type { AdminTemporal } from './temporal.ts';
 
@@ -46,6 +49,8 @@ export const ADMIN_PREFIX = '/v1/admin';
 
 const STATUS: Partial<Record<AstryErrorCode, number>> = {
   UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, CONFIG_INVALID: 400, UNAVAILABLE: 503,
+  // A credential check (PUT .../credential with verify): the source refused it, or could not be asked.
+  SOURCE_AUTH_FAILED: 422, SOURCE_UNAVAILABLE: 502, SOURCE_BAD_DATA: 502, SOURCE_RATE_LIMITED: 503,
 };
 
 /** Registers /v1/admin into `app` (pass it in buildApi's `routes`). */
@@ -56,7 +61,7 @@ export async function registerAdminRoutes(app: FastifyInstance, deps: AdminRoute
 async function adminPlugin(admin: FastifyInstance, deps: AdminRouteDeps): Promise<void> {
   const guardDeps: GuardDeps = { ...deps, rolesClaim: deps.rolesClaim ?? DEFAULT_ROLES_CLAIM };
   const temporalTimeoutMs = deps.temporalTimeoutMs ?? 20_000;
-  const connections: ConnectionRouteDeps = { pool: deps.pool, workspaceId: deps.workspaceId, temporal: deps.temporal, temporalTimeoutMs };
+  const connections: ConnectionRouteDeps = { pool: deps.pool, workspaceId: deps.workspaceId, keys: deps.keys, temporal: deps.temporal, temporalTimeoutMs };
   const compliance: ComplianceRouteDeps = {
     pool: deps.pool, keys: deps.keys, workspaceId: deps.workspaceId, temporal: deps.temporal, temporalTimeoutMs,
     auditVerify: deps.auditVerify, onWarning: deps.onWarning ?? ((message, err) => console.warn(message, err ?? '')),
@@ -119,6 +124,14 @@ async function adminPlugin(admin: FastifyInstance, deps: AdminRouteDeps): Promis
     '/connections/:id/resume',
     { schema: ResumeSchema, onRequest: guard('connection.resume', ADMIN_ROLE) },
     (request) => pauseConnection(connections, request.params.id, false),
+  );
+  admin.put<{ Params: { id: string }; Body: { secret: string; verify: boolean } }>(
+    '/connections/:id/credential',
+    { schema: RotateCredentialSchema, onRequest: guard('connection.credential.rotate', ADMIN_ROLE) },
+    async (request, reply) => {
+      await rotateConnectionCredential(connections, request.params.id, request.body);
+      return reply.code(204).send();
+    },
   );
   admin.get<{ Params: { id: string }; Querystring: { runs: number; limit: number } }>(
     '/connections/:id/errors',

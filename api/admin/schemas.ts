@@ -7,7 +7,7 @@ export const ErrorBody = {
 } as const;
 
 /** Refusals and failures every admin route can answer with. */
-const errors = (...extra: (400 | 404 | 409 | 503)[]) => ({
+const errors = (...extra: (400 | 404 | 409 | 422 | 502 | 503)[]) => ({
   401: { ...ErrorBody, description: 'no valid bearer token' },
   403: { ...ErrorBody, description: 'the caller lacks the role, or is no active user (one body for every reason)' },
   ...Object.fromEntries(extra.map((status) => [status, ErrorBody])),
@@ -104,6 +104,30 @@ const pauseSchema = (paused: boolean) => ({
 }) as const;
 export const PauseSchema = pauseSchema(true);
 export const ResumeSchema = pauseSchema(false);
+
+export const RotateCredentialSchema = {
+  description:
+    'Replace the connection\'s source credential (Slack bot token, Graph client secret, Drive access token), like `astry connections rotate`: '
+    + 'sealed under a fresh data key in one update. With `verify`, one authenticated call to the source first (Slack auth.test, the Graph '
+    + 'token request, Admin SDK customers.get): 422 when the source refuses the secret, 409 when it belongs to another account than the '
+    + 'one the connection syncs, 502/503 when the source cannot be asked; nothing is stored then. The secret is never echoed or audited. Role astry.admin.',
+  tags: ['admin'],
+  security: [{ bearer: [] }],
+  params: ConnectionIdParams,
+  body: {
+    type: 'object',
+    required: ['secret'],
+    additionalProperties: false,
+    properties: {
+      secret: { type: 'string', minLength: 1, maxLength: 16384, description: 'the new credential: a bearer token, a client secret, or JSON {"access_token": …} for Drive' },
+      verify: { type: 'boolean', default: false, description: 'check the secret against the source before storing it' },
+    },
+  },
+  response: {
+    204: { type: 'null', description: 'stored; the next sync uses it' },
+    ...errors(400, 404, 409, 422, 502, 503),
+  },
+} as const;
 
 export const ErrorsQuery = {
   type: 'object',

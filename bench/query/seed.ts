@@ -13,6 +13,7 @@ import { encrypt, newDataKey, packSealed } from '../../vault/envelope.ts';
 import type { KeyProvider } from '../../vault/key-provider.ts';
 import { ASKERS, CATEGORIES, CHUNKS_PER_DOC, DocumentGenerator, NESTED_GROUPS, PRIVATE_GROUPS, privateGroup, type TopicModel, vectorLiteral } from './company.ts';
 import type { BenchDatabase } from './database.ts';
+import { documentKeyContext } from '../../vault/wrap-contexts.ts';
 
 /** Documents per insert transaction. */
 const BATCH_DOCS = 500;
@@ -49,19 +50,19 @@ export interface SeedReport {
   heapBytesPerChunk: number;
 }
 
-// Mirrors pipeline/store.ts (wrapContext, aad): checked after seeding by decrypting through readDocument.
-const wrapContext = (workspaceId: string, documentId: string) => `astry/document-key/${workspaceId}/${documentId}/1`;
+// Mirrors pipeline/store.ts (version 1, aad): checked after seeding by decrypting through readDocument.
+const wrapContext = (workspaceId: string, documentId: string) => documentKeyContext(workspaceId, documentId, 1);
 const aad = (workspaceId: string, documentId: string, part: string) => ({ workspaceId, documentId, version: 1, part });
 
 interface Batch {
-  doc: { id: string[]; sourceId: string[]; container: string[]; url: string[]; aclHash: string[]; dek: Buffer[]; blob: Buffer[] };
+  doc: { id: string[]; sourceId: string[]; container: string[]; url: string[]; aclHash: string[]; dek: Buffer[]; kek: string[]; blob: Buffer[] };
   grant: { doc: string[]; principal: number[] };
   chunk: { doc: string[]; ordinal: number[]; acl: string[]; embedding: string[]; sealed: Buffer[]; tokens: number[] };
 }
 
 async function prepareBatch(gen: DocumentGenerator, keys: KeyProvider, workspaceId: string, ids: readonly string[], idOf: (ref: Parameters<typeof principalKey>[0]) => number): Promise<Batch> {
   const b: Batch = {
-    doc: { id: [], sourceId: [], container: [], url: [], aclHash: [], dek: [], blob: [] },
+    doc: { id: [], sourceId: [], container: [], url: [], aclHash: [], dek: [], kek: [], blob: [] },
     grant: { doc: [], principal: [] },
     chunk: { doc: [], ordinal: [], acl: [], embedding: [], sealed: [], tokens: [] },
   };
@@ -75,7 +76,9 @@ async function prepareBatch(gen: DocumentGenerator, keys: KeyProvider, workspace
       b.doc.container.push(`${d.category}/${d.topic}`);
       b.doc.url.push(`https://bench.example/doc/${d.index}`);
       b.doc.aclHash.push(aclHash({ acl: d.grants }));
-      b.doc.dek.push(await keys.wrap(dek, wrapContext(workspaceId, id)));
+      const { wrapped, keyId } = await keys.wrap(dek, wrapContext(workspaceId, id));
+      b.doc.dek.push(wrapped);
+      b.doc.kek.push(keyId);
       const text = d.chunks.map((c) => c.text).join('\n\n');
       b.doc.blob.push(packSealed(encrypt(Buffer.from(JSON.stringify({ title: d.title, text }), 'utf8'), aad(workspaceId, id, 'blob'), dek)));
       for (const p of principals) {
@@ -97,15 +100,15 @@ async function prepareBatch(gen: DocumentGenerator, keys: KeyProvider, workspace
   return b;
 }
 
-async function insertBatch(client: pg.PoolClient, workspaceId: string, connectionId: string, keyId: string, b: Batch): Promise<void> {
+async function insertBatch(client: pg.PoolClient, workspaceId: string, connectionId: string, b: Batch): Promise<void> {
   await client.query('BEGIN');
   try {
     await client.query(
       `INSERT INTO documents (id, workspace_id, connection_id, source_id, container_id, kind, url, content_version, acl_hash, wrapped_dek, kek_id, source_updated_at)
        OVERRIDING SYSTEM VALUE
-       SELECT t.id, $1, $2, t.source_id, t.container, 'slack_thread', t.url, 'v1', t.acl_hash, t.dek, $3, now()
-       FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[]) AS t(id, source_id, container, url, acl_hash, dek)`,
-      [workspaceId, connectionId, keyId, b.doc.id, b.doc.sourceId, b.doc.container, b.doc.url, b.doc.aclHash, b.doc.dek],
+       SELECT t.id, $1, $2, t.source_id, t.container, 'slack_thread', t.url, 'v1', t.acl_hash, t.dek, t.kek, now()
+       FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[], $9::text[]) AS t(id, source_id, container, url, acl_hash, dek, kek)`,
+      [workspaceId, connectionId, b.doc.id, b.doc.sourceId, b.doc.container, b.doc.url, b.doc.aclHash, b.doc.dek, b.doc.kek],
     );
     await client.query(`INSERT INTO document_grants (document_id, principal_id) SELECT * FROM unnest($1::bigint[], $2::int[])`, [b.grant.doc, b.grant.principal]);
     await client.query(
@@ -197,7 +200,7 @@ export async function seedCompany(
       t = performance.now();
       await inflight;
       waitMs += performance.now() - t;
-      inflight = insertBatch(loader, workspaceId, connectionId, keys.keyId, batch);
+      inflight = insertBatch(loader, workspaceId, connectionId, batch);
       done += n;
       if (done % 10_000 === 0 || done === documents) {
         log(`  loaded ${done} documents (${Math.round((performance.now() - started) / 1000)} s; generating + sealing ${Math.round(prepareMs / 1000)} s, waiting for inserts ${Math.round(waitMs / 1000)} s)`);

@@ -10,7 +10,7 @@
  */
 import { AstryError, isAstryError } from '../../core/errors.ts';
 import { TokenProvider } from './auth.ts';
-import { DEFAULT_GRAPH_RETRY, GraphApi, type GraphRetry } from './client.ts';
+import { DEFAULT_GRAPH_RETRY, GRAPH_SCOPE, GraphApi, type GraphRetry } from './client.ts';
 import { boundFetch } from './http.ts';
 import { IdentityIndex } from './identities.ts';
 import {
@@ -67,6 +67,7 @@ export class GraphConnector {
   readonly #close: () => Promise<void>;
   readonly #maxFileBytes: number;
   readonly #retry: GraphRetry;
+  readonly #tokens: TokenProvider;
 
   constructor(options: GraphConnectorOptions) {
     validate(options);
@@ -76,7 +77,13 @@ export class GraphConnector {
     const http = boundFetch(options.caPem);
     this.#close = http.close;
     const tokens = new TokenProvider(options, http.fetch);
+    this.#tokens = tokens;
     this.#api = new GraphApi({ graphUrl: options.graphUrl, tokens, fetch: http.fetch, retry: this.#retry });
+  }
+
+  /** Asks the authority for a Graph token with the client credentials: SOURCE_AUTH_FAILED when it refuses them. */
+  async checkCredentials(): Promise<void> {
+    await this.#tokens.token(GRAPH_SCOPE);
   }
 
   close(): Promise<void> {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Starts a Node script as a child process (so a test can SIGKILL it) and waits for `readyLine` on its stdout. */
@@ -47,4 +48,31 @@ export async function killAndResume(
     second.kill('SIGTERM');
     await once(second, 'exit');
   }
+}
+
+const cliScript = fileURLToPath(new URL('../../cli/astry.ts', import.meta.url));
+
+/**
+ * `astry …` in a child process on a harness's database, key file and workspace (`test`), with its
+ * audit files under `stateDir`; stdout and stderr together, and the exit code.
+ */
+export async function runAstry(
+  h: { db: { url: string }; kekFile: string },
+  stateDir: string,
+  args: readonly string[],
+  stdin = '',
+): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, [cliScript, ...args], {
+    env: {
+      ...process.env, DATABASE_URL: h.db.url, ASTRY_KEK_FILE: h.kekFile, ASTRY_WORKSPACE: 'test',
+      ASTRY_AUDIT_SIGNING_KEY: join(stateDir, 'audit.pem'), ASTRY_AUDIT_SPOOL_DIR: join(stateDir, 'cli-spool'), ASTRY_AUDIT_CHECKPOINT_DIR: join(stateDir, 'checkpoints'),
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdin.end(stdin);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, out };
 }

@@ -8,7 +8,7 @@ import type { DriveSyncProgress, DriveSyncSummary } from './types.ts';
 /** Query the CLI polls to draw its progress bar. */
 export const driveProgressQuery = defineQuery<DriveSyncProgress>('progress');
 
-const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
+const retry = (maximumAttempts = 8): RetryPolicy => ({ initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts });
 
 type Activities = DriveActivities & Pick<SyncActivities, 'beginRun' | 'finishRun'>;
 
@@ -18,8 +18,8 @@ type Activities = DriveActivities & Pick<SyncActivities, 'beginRun' | 'finishRun
  */
 export async function syncDriveWorkflow(input: SyncInput): Promise<DriveSyncSummary> {
   const heartbeatTimeout = (input.heartbeatTimeoutSeconds ?? 60) * 1000;
-  const short = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry });
-  const long = proxyActivities<Activities>({ startToCloseTimeout: '4 hours', heartbeatTimeout, retry });
+  const short = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: retry() });
+  const long = proxyActivities<Activities>({ startToCloseTimeout: '4 hours', heartbeatTimeout, retry: retry(input.activityAttempts) });
 
   const progress: DriveSyncProgress = { phase: 'starting', scopesDone: 0, scopesTotal: 0, currentScope: null };
   setHandler(driveProgressQuery, () => progress);

@@ -7,7 +7,7 @@ import type { SyncInput, SyncProgress, SyncSummary } from '../types.ts';
 /** Same query name and shape as the Slack workflow's, so `astry sync` draws one progress bar for both (drives as "channels"). */
 const progressQuery = defineQuery<SyncProgress>('progress');
 
-const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
+const retry = (maximumAttempts = 8): RetryPolicy => ({ initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts });
 
 /**
  * One incremental sync of a Microsoft 365 connection: principals first (users, groups, site
@@ -15,8 +15,8 @@ const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maxim
  */
 export async function syncGraphWorkflow(input: SyncInput): Promise<SyncSummary> {
   const heartbeatTimeout = (input.heartbeatTimeoutSeconds ?? 60) * 1000;
-  const short = proxyActivities<Pick<SyncActivities, 'beginRun' | 'finishRun'>>({ startToCloseTimeout: '1 minute', retry });
-  const long = proxyActivities<GraphActivities>({ startToCloseTimeout: '4 hours', heartbeatTimeout, retry });
+  const short = proxyActivities<Pick<SyncActivities, 'beginRun' | 'finishRun'>>({ startToCloseTimeout: '1 minute', retry: retry() });
+  const long = proxyActivities<GraphActivities>({ startToCloseTimeout: '4 hours', heartbeatTimeout, retry: retry(input.activityAttempts) });
 
   const progress: SyncProgress = { phase: 'starting', channelsDone: 0, channelsTotal: 0, currentChannel: null };
   setHandler(progressQuery, () => progress);
