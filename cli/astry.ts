@@ -9,7 +9,7 @@ import { migrate } from '../db/migrate.ts';
 import { activityDepsFromEnv } from '../workflows/runtime.ts';
 import { createSyncWorker } from '../workflows/worker.ts';
 import { connectSlack, connectSource, setPaused, showConnections } from './commands/connections.ts';
-import { rotateCommand, type RotateOptions } from './commands/credentials.ts';
+import { readSecret, rotateCommand, type RotateOptions, type SecretSource } from './commands/credentials.ts';
 import { listKeysCommand, retireKeyCommand, rotateKeysCommand, type KeysRotateOptions } from './commands/keys.ts';
 import { printIndexReport } from './commands/report.ts';
 import { showIdentities } from './commands/identities.ts';
@@ -57,43 +57,46 @@ program
   }));
 
 const connect = program.command('connect').description('connect a source');
-connect
-  .command('slack')
-  .description('connect a Slack workspace with a bot token')
-  .requiredOption('--token <token>', 'bot token (xoxb-…); stored encrypted')
+/** `--secret-file` / `--secret-stdin` on a command whose secret is `what`; a secret given as an argument is refused unechoed. */
+function secretOptions(command: Command, what: string): Command {
+  return command
+    .option('--secret-file <path>', `file holding the ${what} (stored encrypted; a trailing newline is ignored)`)
+    .option('--secret-stdin', `read the ${what} from standard input (a pipe, not a terminal)`)
+    // Checked by readSecret rather than by commander, whose message would echo a secret passed by mistake.
+    .allowExcessArguments();
+}
+
+secretOptions(connect.command('slack').description('connect a Slack workspace with a bot token'), 'bot token (xoxb-…)')
   .option('--name <name>', 'connection name', 'slack')
   .option('--api-url <url>', 'Slack Web API base URL (an emulator for the demo)', 'https://slack.com/api/')
-  .action(action(async (opts: { token: string; name: string; apiUrl: string }) => connectSlack(ctx, opts)));
+  .action(action(async (opts: SecretSource & { name: string; apiUrl: string }, command: Command) =>
+    connectSlack(ctx, { name: opts.name, apiUrl: opts.apiUrl, token: await readSecret('connect', { ...opts, extraArguments: command.args.length }) })));
 
-connect
-  .command('graph')
-  .description('connect SharePoint/OneDrive through Microsoft Graph (app-only: client credentials)')
+secretOptions(connect.command('graph').description('connect SharePoint/OneDrive through Microsoft Graph (app-only: client credentials)'), 'client secret')
   .requiredOption('--tenant <id>', 'Entra tenant id')
   .requiredOption('--client-id <id>', 'app registration client id')
-  .requiredOption('--secret <secret>', 'client secret; stored encrypted')
   .option('--name <name>', 'connection name', 'graph')
   .option('--graph-url <url>', 'Graph base URL (an emulator for the demo)')
   .option('--authority-url <url>', 'token authority base URL')
   .option('--ca-file <path>', 'extra CA certificate (PEM) to trust, e.g. the emulator\'s')
-  .action(action(async (o: { tenant: string; clientId: string; secret: string; name: string; graphUrl?: string; authorityUrl?: string; caFile?: string }) => {
+  .action(action(async (o: SecretSource & { tenant: string; clientId: string; name: string; graphUrl?: string; authorityUrl?: string; caFile?: string }, command: Command) => {
+    const secret = await readSecret('connect', { ...o, extraArguments: command.args.length });
     const config = {
       tenantId: o.tenant, clientId: o.clientId,
       ...(o.graphUrl ? { graphUrl: o.graphUrl } : {}),
       ...(o.authorityUrl ? { authorityUrl: o.authorityUrl } : {}),
       ...(o.caFile ? { caPem: await readFile(o.caFile, 'utf8') } : {}),
     };
-    await connectSource(ctx, { source: 'graph', name: o.name, config, secret: o.secret });
+    await connectSource(ctx, { source: 'graph', name: o.name, config, secret });
   }));
-connect
-  .command('drive')
-  .description('connect Google Drive (shared drives and My Drive) with the Admin SDK for groups')
-  .requiredOption('--token <token>', 'OAuth access token of the crawl account; stored encrypted')
+secretOptions(connect.command('drive').description('connect Google Drive (shared drives and My Drive) with the Admin SDK for groups'), 'OAuth access token of the crawl account')
   .option('--name <name>', 'connection name', 'drive')
   .option('--root-url <url>', 'Drive API root URL (an emulator for the demo)', 'https://www.googleapis.com/')
   .option('--admin-root-url <url>', 'Admin SDK root URL')
-  .action(action((o: { token: string; name: string; rootUrl: string; adminRootUrl?: string }) =>
-    connectSource(ctx, { source: 'drive', name: o.name, config: { rootUrl: o.rootUrl, ...(o.adminRootUrl ? { adminRootUrl: o.adminRootUrl } : {}) }, secret: o.token }),
-  ));
+  .action(action(async (o: SecretSource & { name: string; rootUrl: string; adminRootUrl?: string }, command: Command) => {
+    const secret = await readSecret('connect', { ...o, extraArguments: command.args.length });
+    await connectSource(ctx, { source: 'drive', name: o.name, config: { rootUrl: o.rootUrl, ...(o.adminRootUrl ? { adminRootUrl: o.adminRootUrl } : {}) }, secret });
+  }));
 
 const connections = program.command('connections').description('list connections: last sync, documents, errors').action(action(() => showConnections(ctx)));
 connections

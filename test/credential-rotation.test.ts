@@ -23,6 +23,7 @@ import { DEFAULT_API_AUDIENCE, type IdpUser } from '../fixtures/idp/people.ts';
 import { startIdp, type TestIdp } from '../fixtures/idp/server.ts';
 import { TokenVerifier } from '../identity/verifier.ts';
 import { AskQueue, redisConnection } from '../worker/queue.ts';
+import { deleteSchedule } from '../workflows/schedules.ts';
 import { startHarness, type SyncHarness } from './support/harness.ts';
 import { runAstry } from './support/spawn.ts';
 
@@ -290,6 +291,35 @@ describe('rotating a connection\'s source credential', () => {
     // The sync works with what the CLI stored.
     const run = await h.sync();
     assert.equal(run.status, 'succeeded');
+  });
+
+  test('astry connect takes the secret from a file or stdin too, never as an argument, and never prints it', async () => {
+    const file = join(dir, 'connect-token');
+    await writeFile(file, `${h.emulator.token}\n`, { mode: 0o600 });
+    const created: string[] = [];
+    try {
+      const fromFile = await astry(['connect', 'slack', '--name', 'from-file', '--api-url', h.emulator.url, '--secret-file', file]);
+      assert.equal(fromFile.code, 0, fromFile.out);
+      const fromStdin = await astry(['connect', 'slack', '--name', 'from-stdin', '--api-url', h.emulator.url, '--secret-stdin'], h.emulator.token);
+      assert.equal(fromStdin.code, 0, fromStdin.out);
+      for (const name of ['from-file', 'from-stdin']) {
+        const { rows } = await h.db.pool.query<{ id: string }>(`SELECT id FROM connections WHERE name = $1`, [name]);
+        const id = rows[0]?.id;
+        assert.ok(id, `${name} stored`);
+        created.push(id);
+        assert.equal(await connectionToken(h.db.pool, h.deps.keys, id), h.emulator.token, 'stored without the newline');
+      }
+      const asArgument = fresh('connect-arg');
+      const argued = await astry(['connect', 'slack', '--name', 'argued', asArgument]);
+      assert.equal(argued.code, 1);
+      assert.match(argued.out, /connect takes no secret as an argument/);
+      const none = await astry(['connect', 'graph', '--tenant', 't', '--client-id', 'c']);
+      assert.match(none.out, /exactly one of --secret-file <path> or --secret-stdin/);
+      const { rows } = await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM connections WHERE name IN ('argued', 'graph')`);
+      assert.equal(rows[0]?.n, 0, 'nothing stored for a refused command');
+    } finally {
+      for (const id of created) await deleteSchedule(h.client, id).catch(() => undefined);
+    }
   });
 
   test('rotations leave audit entries, through the API and the CLI, and no entry holds a secret', async () => {

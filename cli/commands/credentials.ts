@@ -1,7 +1,7 @@
 /**
- * `astry connections rotate <connection>`: replace a connection's source credential. The secret is read
+ * Secrets on the command line: `astry connect …` and `astry connections rotate <connection>` read them
  * from a file or from standard input, never from an argument (arguments land in shell history and in
- * `ps` output), and it is never printed.
+ * `ps` output), and never print them.
  */
 import { open } from 'node:fs/promises';
 import { constants } from 'node:fs';
@@ -13,15 +13,9 @@ import { auditFromEnv } from '../../worker/runtime.ts';
 import type { CliContext } from '../context.ts';
 
 /** Options of `astry connections rotate`. */
-export interface RotateOptions {
-  /** File holding the new secret (one trailing newline is ignored). */
-  secretFile?: string;
-  /** Read the new secret from standard input (a pipe or a redirected file, not a terminal). */
-  secretStdin?: boolean;
+export interface RotateOptions extends SecretSource {
   /** Check the secret against the source before storing it. */
   verify?: boolean;
-  /** Operands after the connection: a secret typed as an argument by mistake (refused, never echoed). */
-  extraArguments?: number;
 }
 
 /** A credential is at most this long (the admin API's limit too). */
@@ -69,14 +63,27 @@ const OUTCOME: Partial<Record<AstryErrorCode, string>> = {
 };
 
 /** `astry connections rotate <connection> --secret-file <path> | --secret-stdin [--verify]`. */
-export async function rotateCommand(ctx: CliContext, name: string, opts: RotateOptions): Promise<void> {
+/** Where a command reads a secret from: exactly one of a file or standard input, never an argument. */
+export interface SecretSource {
+  secretFile?: string;
+  secretStdin?: boolean;
+  /** Operands the command did not expect: a secret typed as an argument by mistake (refused, never echoed). */
+  extraArguments?: number;
+}
+
+/** The secret `command` was given (`astry connect …`, `astry connections rotate`), read and checked. */
+export async function readSecret(command: string, opts: SecretSource): Promise<string> {
   if ((opts.extraArguments ?? 0) > 0) {
-    throw new AstryError('CONFIG_INVALID', 'rotate takes no secret as an argument (it would stay in your shell history; if that was a secret, it is there now): use --secret-file or --secret-stdin');
+    throw new AstryError('CONFIG_INVALID', `${command} takes no secret as an argument (it would stay in your shell history; if that was a secret, it is there now): use --secret-file or --secret-stdin`);
   }
   if ((opts.secretFile === undefined) === (opts.secretStdin !== true)) {
-    throw new AstryError('CONFIG_INVALID', 'give the new secret with exactly one of --secret-file <path> or --secret-stdin');
+    throw new AstryError('CONFIG_INVALID', 'give the secret with exactly one of --secret-file <path> or --secret-stdin');
   }
-  const secret = opts.secretFile === undefined ? await readSecretStdin() : await readSecretFile(opts.secretFile);
+  return opts.secretFile === undefined ? readSecretStdin() : readSecretFile(opts.secretFile);
+}
+
+export async function rotateCommand(ctx: CliContext, name: string, opts: RotateOptions): Promise<void> {
+  const secret = await readSecret('rotate', opts);
   const workspaceId = await ctx.workspaceId();
   const connection = await getConnection(ctx.pool, name, workspaceId);
   const audit = await auditFromEnv(ctx.env, ctx.pool);
