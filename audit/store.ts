@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { canonicalJson } from './canonical.ts';
 import { chainHash, GENESIS_HASH } from './chain.ts';
 import type { AuditEntry } from './entry.ts';
+import { inTransaction } from '../db/pool.ts';
 
 /** Advisory lock key ('auditlog' in ASCII) serializing chain appends across connections and processes. */
 const CHAIN_LOCK = '7022364654011846503';
@@ -19,7 +20,7 @@ export interface ChainLink {
  */
 export async function insertEntries(pool: pg.Pool, entries: readonly AuditEntry[], timeoutMs: number): Promise<ChainLink[]> {
   return withTimeout(
-    transaction(pool, async (client) => {
+    inTransaction(pool, async (client) => {
       const limit = `${timeoutMs}ms`;
       await client.query(`SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)`, [limit]);
       await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [CHAIN_LOCK]);
@@ -65,31 +66,6 @@ export async function chainHead(pool: pg.Pool): Promise<ChainLink | undefined> {
   const { rows } = await pool.query<{ seq: string; hash: Buffer }>(`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`);
   const row = rows[0];
   return row && { seq: Number(row.seq), hash: row.hash };
-}
-
-/**
- * Like db/pool.ts inTransaction, but survives the connection dying mid-transaction: pg emits
- * 'error' on a checked-out client when its socket ends, which would crash the process without a
- * listener, and a client that failed is released with its error so the pool discards it.
- */
-async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  const ignore = (): void => undefined; // the failure reaches us through the pending query
-  client.on('error', ignore);
-  let failure: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    failure = err instanceof Error ? err : new Error(String(err));
-    await client.query('ROLLBACK').catch(ignore);
-    throw err;
-  } finally {
-    client.removeListener('error', ignore);
-    client.release(failure);
-  }
 }
 
 /** Rejects after `ms` if `work` has not settled; `work` keeps running and its outcome is ignored. */
