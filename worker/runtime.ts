@@ -38,6 +38,19 @@ export async function auditVerifyOptionsFromEnv(config: Env): Promise<VerifyOpti
   return { publicKey: signer.publicKey, checkpointDir: config.ASTRY_AUDIT_CHECKPOINT_DIR };
 }
 
+/** The per-query budget and per-user daily cap the environment sets (ASTRY_BUDGET_*). */
+export function budgetFromEnv(config: Env): Pick<AskDeps, 'budget' | 'maxUsdPerUserPerDay'> {
+  return {
+    budget: {
+      maxUsd: config.ASTRY_BUDGET_USD,
+      maxTokens: config.ASTRY_BUDGET_TOKENS,
+      maxToolCalls: config.ASTRY_BUDGET_TOOL_CALLS,
+      maxWallMs: config.ASTRY_BUDGET_WALL_MS,
+    },
+    maxUsdPerUserPerDay: config.ASTRY_BUDGET_USD_PER_USER_DAY,
+  };
+}
+
 /** Query worker dependencies from the environment; the sandbox root sweeps crashed workers' leftovers. */
 export async function askDepsFromEnv(config: Env): Promise<AskDeps> {
   const pool = createPool(config.DATABASE_URL);
@@ -51,12 +64,6 @@ export async function askDepsFromEnv(config: Env): Promise<AskDeps> {
     pool, keys, embedder, audit,
     provider: providerFromEnv(config),
     sandboxRoot: sandbox.root,
-    budget: {
-      maxUsd: config.ASTRY_BUDGET_USD,
-      maxTokens: config.ASTRY_BUDGET_TOKENS,
-      maxToolCalls: config.ASTRY_BUDGET_TOOL_CALLS,
-      maxWallMs: config.ASTRY_BUDGET_WALL_MS,
-    },
-    maxUsdPerUserPerDay: config.ASTRY_BUDGET_USD_PER_USER_DAY,
+    ...budgetFromEnv(config),
   };
 }

@@ -11,6 +11,7 @@ import { LocalKeyFileProvider } from '../../vault/key-provider.ts';
 import type { AskDeps } from '../../worker/ask.ts';
 import { claimSandboxRoot } from '../../worker/sandbox-root.ts';
 import { TopicModel, TopicQuestionEmbedder } from './company.ts';
+import { budgetFromEnv } from '../../worker/runtime.ts';
 
 /** The KEK of a bench database lives in its state directory, so a kept database can be reused. */
 export const kekPath = (stateDir: string): string => join(stateDir, 'kek');
@@ -30,12 +31,6 @@ export async function benchAskDeps(pool: pg.Pool, stateDir: string, seed: number
     provider: new ExtractiveProvider(),
     sandboxRoot: sandbox.root,
     ...(search ? { search } : {}),
-    budget: {
-      maxUsd: config.ASTRY_BUDGET_USD,
-      maxTokens: config.ASTRY_BUDGET_TOKENS,
-      maxToolCalls: config.ASTRY_BUDGET_TOOL_CALLS,
-      maxWallMs: config.ASTRY_BUDGET_WALL_MS,
-    },
-    maxUsdPerUserPerDay: config.ASTRY_BUDGET_USD_PER_USER_DAY,
+    ...budgetFromEnv(config),
   };
 }
