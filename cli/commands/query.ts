@@ -66,7 +66,7 @@ export async function runApi(ctx: CliContext): Promise<void> {
 export async function auditVerify(ctx: CliContext): Promise<void> {
   const result = await verifyAudit(ctx.pool, await auditVerifyOptionsFromEnv(ctx.env));
   if (result.ok) {
-    console.log(`audit trail intact: ${result.entries} entries, ${result.checkpoints} signed checkpoints`);
+    console.log(`audit trail intact: ${result.entries} entries, ${result.checkpoints} signed checkpoint${result.checkpoints === 1 ? '' : 's'}`);
   } else {
     console.log(`audit trail BROKEN at entry ${result.firstBrokenSeq}: ${result.reason}`);
     process.exitCode = 1;
