@@ -14,7 +14,7 @@ import { getRecord } from '../erasure/records.ts';
 import { startErasure } from '../erasure/request.ts';
 import { bundleOf } from '../erasure/result.ts';
 import { USER } from '../fixtures/slack/ids.ts';
-import { principalOfSlackUser } from './support/access.ts';
+import { principalOfSourceUser } from './support/access.ts';
 import { startHarness, type SyncHarness } from './support/harness.ts';
 import { spawnSyncWorker } from './support/spawn.ts';
 
@@ -45,7 +45,7 @@ describe('an erasure whose worker is killed mid-purge', () => {
   }
 
   test('the erasure completes on a new worker, every document counted exactly once', async () => {
-    const bobId = await principalOfSlackUser(h.db.pool, h.connectionId, USER.bob);
+    const bobId = await principalOfSourceUser(h.db.pool, h.connectionId, USER.bob);
     const subject = { workspaceId: h.workspaceId, principalId: bobId, pseudonym: '' };
     const documents = await footprintDocumentIds(h.db.pool, subject);
     assert.ok(documents.length > 9, `bob has ${documents.length} documents`);

@@ -22,7 +22,7 @@ import { redisConnection } from '../worker/queue.ts';
 import { createErasureActivities } from '../workflows/erasure/activities.ts';
 import type { ErasureResult } from '../workflows/erasure/types.ts';
 import { workflowBundle } from '../workflows/worker.ts';
-import { principalOfSlackUser } from './support/access.ts';
+import { principalOfSourceUser } from './support/access.ts';
 import { allDecryptedTexts, distinctiveMessages, nearestChunks, traces, vectorsOf } from './support/erasure-probe.ts';
 import { startHarness, type SyncHarness } from './support/harness.ts';
 import { startQueryStack, type QueryStack } from './support/query-stack.ts';
@@ -72,8 +72,8 @@ describe('erasing a person: provenance, shredding, suppression, a signed bundle'
     });
     running = worker.run();
     starter = { pool: h.db.pool, keys: h.deps.keys, client: h.client, taskQueue };
-    bobId = (await principalOfSlackUser(h.db.pool, h.connectionId, USER.bob)) ?? 0;
-    aliceId = (await principalOfSlackUser(h.db.pool, h.connectionId, USER.alice)) ?? 0;
+    bobId = (await principalOfSourceUser(h.db.pool, h.connectionId, USER.bob)) ?? 0;
+    aliceId = (await principalOfSourceUser(h.db.pool, h.connectionId, USER.alice)) ?? 0;
     bobTexts = distinctiveMessages(h.emulator.company, USER.bob);
   });
   after(async () => {

@@ -8,7 +8,7 @@ import { conversationAudience } from '../slackbot/audience.ts';
 import { resolveSlackAsker } from '../slackbot/asker.ts';
 import { PRIVATE_ANSWER_ACTION } from '../slackbot/jobs.ts';
 import { RateLimiter } from '../slackbot/rate-limit.ts';
-import { principalOfSlackUser, readableSourceIds } from './support/access.ts';
+import { principalOfSourceUser, readableSourceIds } from './support/access.ts';
 import { assertNamesNoOne, auditEntries, openSealedRefusal, pseudonymActorOf } from './support/audit-privacy.ts';
 import { startHarness, type SyncHarness } from './support/harness.ts';
 import { startQueryStack, type QueryStack } from './support/query-stack.ts';
@@ -148,7 +148,7 @@ describe('Ask Astry in Slack (emulated Slack -> signed events -> API -> queue ->
   });
 
   test('a member Astry has no identity for yet makes the channel answer impossible, not unsafe', async () => {
-    const alice = await principalOfSlackUser(h.db.pool, h.connectionId, USER.alice);
+    const alice = await principalOfSourceUser(h.db.pool, h.connectionId, USER.alice);
     assert.ok(alice !== null);
     const slack = {
       members: () => Promise.resolve([USER.alice, USER.astry, USER.dave, 'U0NEWHIRE']),
@@ -229,7 +229,7 @@ describe('Ask Astry in Slack (emulated Slack -> signed events -> API -> queue ->
     // Nobody is named in clear. Deactivated company users: sealed under their own subject key, which
     // their erasure destroys. Xena (no company user): a keyed pseudonym an admin can recompute.
     const principals = new Map<string, number>();
-    for (const user of [USER.xena, USER.dave, USER.bob]) principals.set(user, (await principalOfSlackUser(h.db.pool, h.connectionId, user)) ?? -1);
+    for (const user of [USER.xena, USER.dave, USER.bob]) principals.set(user, (await principalOfSourceUser(h.db.pool, h.connectionId, user)) ?? -1);
     const slackIds = [USER.xena, USER.dave, USER.bob];
     for (const entry of refusals) assertNamesNoOne(entry, [...slackIds, 'xena@', 'dave@ex.com', 'bob@ex.com'], [...principals.values()]);
     const unlinked = refusals.filter((e) => e.details?.reason === 'unlinked');
@@ -293,7 +293,7 @@ describe('Ask Astry in Slack (emulated Slack -> signed events -> API -> queue ->
       await q.deps.audit.drain();
       const limited = await auditEntries(h.db.pool, `entry->>'outcome' = 'refused_rate_limited' AND entry->'details'->>'via' = 'slack'`);
       assert.equal(limited.length, 2);
-      const bob = (await principalOfSlackUser(h.db.pool, h.connectionId, USER.bob)) ?? -1;
+      const bob = (await principalOfSourceUser(h.db.pool, h.connectionId, USER.bob)) ?? -1;
       for (const entry of limited) {
         assertNamesNoOne(entry, [USER.bob, 'bob@ex.com'], [bob]);
         const fields = await openSealedRefusal(h.db.pool, q.deps.keys, entry, bob);
@@ -305,7 +305,7 @@ describe('Ask Astry in Slack (emulated Slack -> signed events -> API -> queue ->
   });
 
   test('an exhausted daily budget is explained to the asker', async () => {
-    const bob = await principalOfSlackUser(h.db.pool, h.connectionId, USER.bob);
+    const bob = await principalOfSourceUser(h.db.pool, h.connectionId, USER.bob);
     await h.db.pool.query(
       `INSERT INTO usage_ledger (workspace_id, principal_id, request_id, provider, model, input_tokens, output_tokens, tool_calls, usd)
        VALUES ($1, $2, 'test-budget', 'test', 'test', 0, 0, 0, 5)`,

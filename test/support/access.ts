@@ -1,8 +1,8 @@
 import type { Queryable } from '../../db/pool.ts';
 import { principalSet } from '../../db/principals.ts';
 
-/** The canonical principal a Slack user id of a connection resolves to, or null if unknown. */
-export async function principalOfSlackUser(db: Queryable, connectionId: string, slackUserId: string): Promise<number | null> {
+/** The canonical principal a source user id (Slack, Entra, Google) of a connection resolves to, or null if unknown. */
+export async function principalOfSourceUser(db: Queryable, connectionId: string, slackUserId: string): Promise<number | null> {
   const { rows } = await db.query<{ principal_id: number }>(
     `SELECT principal_id FROM source_identities WHERE connection_id = $1 AND source_user_id = $2`,
     [connectionId, slackUserId],
@@ -12,7 +12,7 @@ export async function principalOfSlackUser(db: Queryable, connectionId: string, 
 
 /** Source ids of the documents a Slack user can read: any grant in their principal set. */
 export async function readableSourceIds(db: Queryable, connectionId: string, slackUserId: string): Promise<Set<string>> {
-  const principal = await principalOfSlackUser(db, connectionId, slackUserId);
+  const principal = await principalOfSourceUser(db, connectionId, slackUserId);
   if (principal === null) return new Set();
   const set = await principalSet(db, principal);
   const { rows } = await db.query<{ source_id: string }>(

@@ -6,6 +6,7 @@ import { GraphEmulator } from '../../fixtures/graph/emulator.ts';
 import { FILES, PEOPLE, USER, type FileKey, type Person } from '../../fixtures/graph/ids.ts';
 import { generateTenant, type TenantOptions } from '../../fixtures/graph/tenant.ts';
 import type { GraphActivityDeps } from '../../workflows/graph/activities.ts';
+import { principalOfSourceUser } from './access.ts';
 import { startSyncBase, type SyncBase } from './sync-base.ts';
 
 /** Graph retry budget for tests: Retry-After is honoured, 3 retries per call, then the activity retries. */
@@ -51,10 +52,7 @@ export async function startGraphHarness(opts: { tenant?: TenantOptions; worker?:
     emulator,
     async retrievable(person: Person | string) {
       const entraId = person in USER ? USER[person as Person] : person;
-      const { rows } = await base.db.pool.query<{ principal_id: number }>(
-        `SELECT principal_id FROM source_identities WHERE connection_id = $1 AND source_user_id = $2`, [base.connectionId, entraId],
-      );
-      return base.retrievableBy(rows[0]?.principal_id, probe);
+      return base.retrievableBy((await principalOfSourceUser(base.db.pool, base.connectionId, entraId)) ?? undefined, probe);
     },
     sourceId(file: FileKey) {
       const spec = FILES[file];
