@@ -10,8 +10,7 @@ import pg from 'pg';
 import { registerAdminRoutes } from '../api/admin/routes.ts';
 import { ADMIN_ROLE } from '../api/admin/roles.ts';
 import { buildApi } from '../api/server.ts';
-import { AuditLog } from '../audit/log.ts';
-import { LocalEd25519Signer } from '../audit/signer.ts';
+import type { AuditLog } from '../audit/log.ts';
 import { env } from '../core/env.ts';
 import { isAstryError } from '../core/errors.ts';
 import { connectionToken, createConnection, ensureWorkspace, rotateConnectionSecret } from '../db/connections.ts';
@@ -25,6 +24,7 @@ import { TokenVerifier } from '../identity/verifier.ts';
 import { AskQueue, redisConnection } from '../worker/queue.ts';
 import { deleteSchedule } from '../workflows/schedules.ts';
 import { startHarness, type SyncHarness } from './support/harness.ts';
+import { auditTrailIn } from './support/audit-trail.ts';
 import { runAstry } from './support/spawn.ts';
 
 const PEOPLE = {
@@ -109,8 +109,9 @@ describe('rotating a connection\'s source credential', () => {
     idp = await startIdp({ users: Object.values(PEOPLE), audience: DEFAULT_API_AUDIENCE, accessTokenTtlSeconds: 3600 });
     for (const p of Object.keys(PEOPLE) as Person[]) tokens[p] = await idp.tokenFor(PEOPLE[p].email);
     dir = await mkdtemp(join(tmpdir(), 'astry-rotation-'));
-    const signer = await LocalEd25519Signer.open(join(dir, 'audit.pem'));
-    audit = new AuditLog({ pool: h.db.pool, spoolDir: join(dir, 'spool'), checkpointDir: join(dir, 'checkpoints'), signer });
+    const trail = await auditTrailIn(h.db.pool, dir);
+    audit = trail.audit;
+    const signer = trail.signer;
     queue = new AskQueue(redisConnection(env().REDIS_URL), `astry-rotation-test-${randomBytes(4).toString('hex')}`);
     const verifier = new TokenVerifier({ issuer: idp.issuer, audience: DEFAULT_API_AUDIENCE, jwksUrl: idp.jwksUrl });
     app = await buildApi({

@@ -9,8 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
-import { AuditLog } from '../audit/log.ts';
-import { LocalEd25519Signer } from '../audit/signer.ts';
 import type { Queryable } from '../db/pool.ts';
 import { startErasure, type ErasureStarter } from '../erasure/request.ts';
 import { CODEWORD, ITEM, PEOPLE as DRIVE_PEOPLE, email, type ItemKey } from '../fixtures/drive/ids.ts';
@@ -19,13 +17,13 @@ import { buildText } from '../fixtures/slack/files.ts';
 import type { KeyProvider } from '../vault/key-provider.ts';
 import type { ErasureServices } from '../workflows/erasure/activities.ts';
 import { startDriveHarness, type DriveHarness } from './support/drive-harness.ts';
+import { auditTrailIn } from './support/audit-trail.ts';
 import { allDecryptedTexts } from './support/erasure-probe.ts';
 import { everyone, startGraphHarness, type GraphHarness } from './support/graph-harness.ts';
 
 /** Erasure services (audit trail + signer) for a harness's worker, in a temporary directory. */
 async function erasureServices(pool: pg.Pool, dir: string): Promise<ErasureServices & { close(): Promise<void> }> {
-  const signer = await LocalEd25519Signer.open(join(dir, 'audit.pem'));
-  const audit = new AuditLog({ pool, spoolDir: join(dir, 'spool'), checkpointDir: join(dir, 'checkpoints'), signer });
+  const { audit, signer } = await auditTrailIn(pool, dir);
   return { audit, signer, close: () => audit.close() };
 }
 
