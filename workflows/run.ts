@@ -3,6 +3,9 @@ import { defineQuery, proxyActivities, setHandler, workflowInfo, type RetryPolic
 import type { SyncActivities } from './activities/index.ts';
 import type { SyncInput } from './types.ts';
 
+/** Name of the query every sync workflow answers with its progress (the CLI's progress bar). */
+export const PROGRESS_QUERY = 'progress';
+
 const retry = (maximumAttempts = 8): RetryPolicy => ({ initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts });
 
 /** A sync's long activities: heartbeated (input.heartbeatTimeoutSeconds, default 60), retried input.activityAttempts times (default 8). */
@@ -16,7 +19,7 @@ export function syncActivities<A extends object>(input: SyncInput): ReturnType<t
  * `progress.phase = 'skipped'`) or as failed with the error, which is rethrown.
  */
 export async function inSyncRun<P extends { phase: string }, R>(input: SyncInput, progress: P, body: (runId: string) => Promise<R>): Promise<R> {
-  setHandler(defineQuery<P>('progress'), () => progress);
+  setHandler(defineQuery<P>(PROGRESS_QUERY), () => progress);
   const rows = proxyActivities<Pick<SyncActivities, 'beginRun' | 'finishRun'>>({ startToCloseTimeout: '1 minute', retry: retry() });
   const runId = await rows.beginRun(input.connectionId, workflowInfo().workflowId);
   try {

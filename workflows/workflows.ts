@@ -1,11 +1,11 @@
 // Deterministic workflow code only: activities are imported as types and called through proxies.
 import { defineQuery } from '@temporalio/workflow';
 import type { SyncActivities } from './activities/index.ts';
-import { inSyncRun, syncActivities } from './run.ts';
+import { inSyncRun, PROGRESS_QUERY, syncActivities } from './run.ts';
 import type { SyncInput, SyncProgress, SyncSummary } from './types.ts';
 
 /** Query the CLI polls to draw its progress bar (every sync workflow answers it: workflows/run.ts). */
-export const progressQuery = defineQuery<SyncProgress>('progress');
+export const progressQuery = defineQuery<SyncProgress>(PROGRESS_QUERY);
 
 /**
  * One incremental sync of a connection: principals and ACLs first (so revocations land before new
